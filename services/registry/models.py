@@ -1,0 +1,98 @@
+"""Registry tables, on the registry's own metadata."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime, time
+
+import sqlalchemy as sa
+from sqlmodel import Field, Relationship, SQLModel
+
+from shared.changefeed import ChangeEventBase, event_order_index
+from shared.db import UTCDateTime, new_metadata, utcnow
+
+
+class RegistryModel(SQLModel):
+    metadata = new_metadata()
+
+
+class Person(RegistryModel, table=True):
+    """The person a case concerns. Names and date of birth are personal data: never
+    logged, never on the change feed, never shown to the ``authority`` role. No
+    biometrics, no location: there is no column for them and there never will be."""
+
+    __tablename__ = "people"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    given_name: str = Field(max_length=100)
+    family_name: str = Field(max_length=100)
+    date_of_birth: date
+    sex: str = Field(max_length=16)
+    nationality: str = Field(max_length=2)
+    preferred_language: str = Field(max_length=8)
+    # Fernet ciphertext; the plaintext number is never stored.
+    phone_encrypted: str = Field(sa_type=sa.Text)
+    # HMAC-SHA256 of the E.164 number, for lookup by number.
+    phone_hash: str = Field(max_length=64, index=True)
+
+
+class Case(RegistryModel, table=True):
+    __tablename__ = "cases"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    reference: str = Field(max_length=8, unique=True)
+    keypad_reference: str = Field(max_length=10, unique=True)
+    person_id: uuid.UUID = Field(foreign_key="people.id", unique=True)
+    programme: str = Field(max_length=64, index=True)
+    vulnerabilities: list[str] = Field(default_factory=list, sa_type=sa.JSON)
+    status: str = Field(default="active", max_length=16, index=True)
+    outcome: str | None = Field(default=None, max_length=32)
+    caseworker: str = Field(max_length=128, index=True)
+    review_due: date = Field(index=True)
+    # Bumped on every write; the ETag clients send back in If-Match.
+    version: int = Field(default=1)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+    person: Person = Relationship(sa_relationship_kwargs={"lazy": "joined", "innerjoin": True})
+    reporting: ReportingRequirement = Relationship(
+        sa_relationship_kwargs={"lazy": "joined", "innerjoin": True, "uselist": False}
+    )
+
+    __table_args__ = (sa.Index("ix_cases_created_at_id", "created_at", "id"),)
+
+
+class ReportingRequirement(RegistryModel, table=True):
+    """When and how the person reports: an RFC 5545 RRULE in their own time zone, a
+    window that opens at a local time, and a grace period after it."""
+
+    __tablename__ = "reporting_requirements"
+
+    case_id: uuid.UUID = Field(foreign_key="cases.id", primary_key=True)
+    channels: list[str] = Field(sa_type=sa.JSON)
+    rrule: str = Field(max_length=500)
+    window_opens: time
+    window_hours: int
+    grace_hours: int
+    timezone: str = Field(max_length=64)
+    starts_on: date
+
+
+class CaseStatusChange(RegistryModel, table=True):
+    """The case's history: every transition, with who made it, when and why."""
+
+    __tablename__ = "case_status_changes"
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: uuid.UUID = Field(foreign_key="cases.id", index=True)
+    from_status: str | None = Field(default=None, max_length=16)
+    to_status: str = Field(max_length=16)
+    outcome: str | None = Field(default=None, max_length=32)
+    reason: str = Field(max_length=500)
+    actor: str = Field(max_length=128)
+    at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class ChangeEvent(ChangeEventBase, RegistryModel, table=True):
+    __tablename__ = "change_events"
+    __table_args__ = (event_order_index(),)

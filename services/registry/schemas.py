@@ -1,0 +1,261 @@
+"""Request and response models. Requests are validated here and never go straight
+into ``table=True`` models (those skip validation)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime, time
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+import phonenumbers
+from dateutil.rrule import DAILY, MONTHLY, WEEKLY, YEARLY, rrulestr
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PastDate, field_validator
+
+Sex = Literal["female", "male", "other", "unknown"]
+Channel = Literal["sms", "voice", "in_person"]
+Status = Literal["active", "suspended", "resolved", "closed"]
+Outcome = Literal["regularised", "voluntary_return", "removed", "other"]
+Vulnerability = Literal[
+    "child",
+    "unaccompanied_child",
+    "family_with_children",
+    "pregnant",
+    "older_person",
+    "disability",
+    "serious_medical_condition",
+    "mental_health",
+    "survivor_of_trafficking",
+    "survivor_of_torture_or_violence",
+]
+
+# ISO 3166-1 alpha-2 (phonenumbers keeps the list current) plus "XX": stateless or
+# nationality unknown, which is common in this field and must not block a case.
+NATIONALITIES = frozenset(phonenumbers.SUPPORTED_REGIONS) | {"XX"}
+_ZONES = frozenset(available_timezones())
+_FREQUENCIES = {DAILY, WEEKLY, MONTHLY, YEARLY}
+_UNSUPPORTED_RRULE_PARTS = ("DTSTART", "BYHOUR", "BYMINUTE", "BYSECOND", "BYYEARDAY",
+                            "BYWEEKNO", "BYEASTER")
+
+
+def _phone(value: str) -> str:
+    try:
+        number = phonenumbers.parse(value, None)
+    except phonenumbers.NumberParseException:
+        raise ValueError("not a phone number in international form (+ and country code)") from None
+    if not phonenumbers.is_valid_number(number):
+        raise ValueError("not a valid phone number")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _nationality(value: str) -> str:
+    code = value.upper()
+    if code not in NATIONALITIES:
+        raise ValueError("not an ISO 3166-1 alpha-2 country code (XX for stateless or unknown)")
+    return code
+
+
+def _timezone(value: str) -> str:
+    try:
+        if value not in _ZONES:
+            raise ZoneInfoNotFoundError(value)
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError("not an IANA time zone (for example Europe/London)") from None
+    return value
+
+
+def _not_in_past(value: date) -> date:
+    if value < date.today():
+        raise ValueError("must not be in the past")
+    return value
+
+
+def _unique(values: list) -> list:
+    if len(set(values)) != len(values):
+        raise ValueError("lists each value once")
+    return values
+
+
+def _programme(value: str) -> str:
+    return value.strip().lower()
+
+
+Phone = Annotated[str, AfterValidator(_phone)]
+Nationality = Annotated[str, Field(min_length=2, max_length=2), AfterValidator(_nationality)]
+TimeZone = Annotated[str, Field(max_length=64), AfterValidator(_timezone)]
+Name = Annotated[str, Field(min_length=1, max_length=100)]
+Language = Annotated[str, Field(min_length=2, max_length=8, pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]+)?$")]
+Programme = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{1,63}$"), AfterValidator(_programme)]
+ReviewDate = Annotated[date, AfterValidator(_not_in_past)]
+Channels = Annotated[list[Channel], Field(min_length=1), AfterValidator(_unique)]
+Vulnerabilities = Annotated[list[Vulnerability], AfterValidator(_unique)]
+
+
+def check_rrule(rule: str, starts_on: date, window_opens: time) -> str:
+    """Parse an RRULE and make sure it occurs; returns it without an ``RRULE:`` prefix."""
+    rule = rule.strip().removeprefix("RRULE:")
+    if "\n" in rule or any(part in rule.upper() for part in _UNSUPPORTED_RRULE_PARTS):
+        raise ValueError("one RRULE line; the time comes from window_opens and the start from "
+                         "starts_on")
+    dtstart = datetime.combine(starts_on, window_opens)
+    try:
+        parsed = rrulestr(rule, dtstart=dtstart)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"not an RFC 5545 RRULE: {exc}") from None
+    if parsed._freq not in _FREQUENCIES:
+        raise ValueError("reporting more often than daily is not supported")
+    # Impossible month/day pairs (30 February) make dateutil scan to year 9999.
+    months = parsed._bymonth or tuple(range(1, 13))
+    if parsed._bymonthday and not any(
+        day <= _days_in_month(m) for m in months for day in parsed._bymonthday
+    ) and not parsed._bynmonthday:
+        raise ValueError("never occurs")
+    if parsed.after(dtstart, inc=True) is None:
+        raise ValueError("never occurs")
+    return rule
+
+
+def _days_in_month(month: int) -> int:
+    return (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)[month - 1]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PersonIn(Strict):
+    given_name: Name
+    family_name: Name
+    date_of_birth: PastDate
+    sex: Sex
+    nationality: Nationality
+    preferred_language: Language
+    phone: Phone
+
+
+class PersonPatch(Strict):
+    given_name: Name | None = None
+    family_name: Name | None = None
+    date_of_birth: PastDate | None = None
+    sex: Sex | None = None
+    nationality: Nationality | None = None
+    preferred_language: Language | None = None
+    phone: Phone | None = None
+
+
+class ReportingIn(Strict):
+    channels: Channels
+    timezone: TimeZone
+    starts_on: date
+    window_opens: time
+    window_hours: int = Field(ge=1, le=72)
+    grace_hours: int = Field(ge=0, le=168)
+    # Declared last: its validator reads starts_on and window_opens.
+    rrule: str = Field(min_length=6, max_length=500)
+
+    @field_validator("rrule")
+    @classmethod
+    def _rrule_occurs(cls, value: str, info) -> str:
+        starts_on = info.data.get("starts_on") or date.today()
+        window_opens = info.data.get("window_opens") or time(9)
+        return check_rrule(value, starts_on, window_opens)
+
+    @field_validator("window_opens")
+    @classmethod
+    def _whole_minutes(cls, value: time) -> time:
+        if value.second or value.microsecond or value.tzinfo:
+            raise ValueError("a local time in whole minutes, like 09:00")
+        return value
+
+
+class ReportingPatch(Strict):
+    """Any subset of the reporting requirement; merged and re-validated as a whole."""
+
+    channels: Channels | None = None
+    timezone: TimeZone | None = None
+    starts_on: date | None = None
+    window_opens: time | None = None
+    window_hours: int | None = Field(default=None, ge=1, le=72)
+    grace_hours: int | None = Field(default=None, ge=0, le=168)
+    rrule: str | None = Field(default=None, min_length=6, max_length=500)
+
+
+class CaseCreate(Strict):
+    person: PersonIn
+    programme: Programme
+    vulnerabilities: Vulnerabilities = []
+    reporting: ReportingIn
+    review_due: ReviewDate
+    # Defaults to the caller; only a supervisor may name someone else.
+    caseworker: str | None = Field(default=None, min_length=1, max_length=128)
+
+
+class CasePatch(Strict):
+    person: PersonPatch | None = None
+    programme: Programme | None = None
+    vulnerabilities: Vulnerabilities | None = None
+    reporting: ReportingPatch | None = None
+    review_due: ReviewDate | None = None
+    caseworker: str | None = Field(default=None, min_length=1, max_length=128)
+
+
+class TransitionIn(Strict):
+    to: Status
+    reason: str = Field(min_length=3, max_length=500)
+    outcome: Outcome | None = None
+
+
+class PersonRead(BaseModel):
+    given_name: str
+    family_name: str
+    date_of_birth: date
+    sex: str
+    nationality: str
+    preferred_language: str
+    phone: str
+
+
+class ReportingRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    channels: list[str]
+    rrule: str
+    window_opens: time
+    window_hours: int
+    grace_hours: int
+    timezone: str
+    starts_on: date
+
+
+class CaseRead(BaseModel):
+    id: uuid.UUID
+    reference: str
+    keypad_reference: str
+    status: Status
+    outcome: Outcome | None
+    programme: str
+    vulnerabilities: list[str]
+    caseworker: str
+    review_due: date
+    person: PersonRead
+    reporting: ReportingRead
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class CaseList(BaseModel):
+    items: list[CaseRead]
+    next_cursor: str | None
+
+
+class StatusChangeRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    from_status: str | None
+    to_status: str
+    outcome: str | None
+    reason: str
+    actor: str
+    at: datetime

@@ -1,0 +1,278 @@
+"""Registry logic: plain functions over a session. Every write publishes an event on
+the registry's change feed in the same transaction."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from datetime import date, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from registry import reference as refs
+from registry.models import Case, CaseStatusChange, ChangeEvent, Person, ReportingRequirement
+from registry.schemas import (
+    CaseCreate,
+    CasePatch,
+    CaseRead,
+    PersonRead,
+    ReportingIn,
+    ReportingRead,
+)
+from shared.auth import Principal, Role
+from shared.changefeed import publish
+from shared.crypto import PhoneVault
+from shared.db import utcnow
+from shared.errors import Conflict, Forbidden, NotFound, PreconditionFailed, ValidationFailed
+
+# The lifecycle. A closed case is final; a resolved one can be reopened (an appeal).
+TRANSITIONS: dict[str, frozenset[str]] = {
+    "active": frozenset({"suspended", "resolved", "closed"}),
+    "suspended": frozenset({"active", "resolved", "closed"}),
+    "resolved": frozenset({"active", "closed"}),
+    "closed": frozenset(),
+}
+
+
+def _check_language(language: str | None, languages: tuple[str, ...]) -> None:
+    if language is not None and language not in languages:
+        raise ValidationFailed.field(
+            "person.preferred_language",
+            f"no messages in this language yet; available: {', '.join(languages)}",
+        )
+
+
+def _assign_caseworker(requested: str | None, actor: Principal) -> str:
+    if requested is None or requested == actor.sub:
+        return actor.sub
+    if not actor.has(Role.supervisor):
+        raise Forbidden("Only a supervisor assigns a case to another caseworker.")
+    return requested
+
+
+async def _new_reference(session: AsyncSession) -> tuple[str, str]:
+    while True:  # 191 million codes: a clash is rare, so this loop almost never repeats
+        reference, keypad = refs.new_reference()
+        taken = await session.scalar(
+            sa.select(sa.func.count()).select_from(Case).where(
+                sa.or_(Case.reference == reference, Case.keypad_reference == keypad)
+            )
+        )
+        if not taken:
+            return reference, keypad
+
+
+async def create_case(
+    session: AsyncSession, *, data: CaseCreate, actor: Principal, vault: PhoneVault,
+    languages: tuple[str, ...],
+) -> Case:
+    """Open a case, active from the start, and record its first history entry."""
+    _check_language(data.person.preferred_language, languages)
+    caseworker = _assign_caseworker(data.caseworker, actor)
+    reference, keypad = await _new_reference(session)
+    person_data = data.person.model_dump(exclude={"phone"})
+    person = Person(**person_data, phone_encrypted=vault.encrypt(data.person.phone),
+                    phone_hash=vault.lookup_hash(data.person.phone))
+    case = Case(
+        reference=reference, keypad_reference=keypad, person=person, programme=data.programme,
+        vulnerabilities=list(data.vulnerabilities), caseworker=caseworker,
+        review_due=data.review_due,
+        reporting=ReportingRequirement(**data.reporting.model_dump()),
+    )
+    session.add(case)
+    await session.flush()
+    session.add(CaseStatusChange(case_id=case.id, to_status="active", reason="case opened",
+                                 actor=actor.sub))
+    await _publish(session, case, "case.created", vault)
+    return case
+
+
+async def get_case(session: AsyncSession, *, case_id: uuid.UUID) -> Case:
+    case = await session.get(Case, case_id)
+    if case is None:
+        raise NotFound("No case with this id.")
+    return case
+
+
+def _encode_cursor(case: Case) -> str:
+    raw = f"{case.created_at.isoformat()}|{case.id}"
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        created, _, case_id = raw.partition("|")
+        return datetime.fromisoformat(created), uuid.UUID(case_id)
+    except ValueError:
+        raise ValidationFailed.field("cursor", "not a cursor this list handed out") from None
+
+
+async def list_cases(
+    session: AsyncSession, *, status: str | None = None, caseworker: str | None = None,
+    review_due_before: date | None = None, reference: str | None = None,
+    cursor: str | None = None, limit: int = 50,
+) -> tuple[list[Case], str | None]:
+    """Cases oldest first, filtered; keyset pagination so pages stay stable under writes."""
+    query = sa.select(Case).order_by(Case.created_at, Case.id).limit(limit + 1)
+    if status:
+        query = query.where(Case.status == status)
+    if caseworker:
+        query = query.where(Case.caseworker == caseworker)
+    if review_due_before:
+        query = query.where(Case.review_due < review_due_before)
+    if reference:
+        canonical = refs.normalise(reference) or refs.normalise_keypad(reference)
+        if canonical is None:
+            return [], None
+        query = query.where(sa.or_(Case.reference == canonical,
+                                   Case.keypad_reference == canonical))
+    if cursor:
+        created_at, case_id = _decode_cursor(cursor)
+        query = query.where(sa.tuple_(Case.created_at, Case.id) > sa.tuple_(
+            sa.literal(created_at, type_=Case.__table__.c.created_at.type),
+            sa.literal(case_id, type_=Case.__table__.c.id.type)))
+    cases = list((await session.execute(query)).scalars().all())
+    next_cursor = _encode_cursor(cases[limit - 1]) if len(cases) > limit else None
+    return cases[:limit], next_cursor
+
+
+async def _claim_version(session: AsyncSession, case: Case, if_match: int | None) -> None:
+    """Optimistic concurrency: bump the version only if it is still the one the client
+    read. The conditional UPDATE makes two racing writers with the same ETag end with
+    one success and one 412, even when both passed the check in memory."""
+    expected = case.version if if_match is None else if_match
+    result = await session.execute(
+        sa.update(Case).where(Case.id == case.id, Case.version == expected)
+        .values(version=Case.version + 1, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        raise PreconditionFailed("The case changed since you read it: fetch it again, then retry.")
+    await session.refresh(case, ["version", "updated_at"])
+
+
+async def update_case(
+    session: AsyncSession, *, case_id: uuid.UUID, patch: CasePatch, actor: Principal,
+    if_match: int | None, vault: PhoneVault, languages: tuple[str, ...],
+) -> Case:
+    """Apply a partial update. The reporting requirement is merged, then validated whole."""
+    case = await get_case(session, case_id=case_id)
+    if case.status == "closed":
+        raise Conflict("A closed case cannot be changed.")
+    changes = patch.model_dump(exclude_unset=True)
+    if "caseworker" in changes and changes["caseworker"] != case.caseworker:
+        if not actor.has(Role.supervisor):
+            raise Forbidden("Only a supervisor reassigns a case.")
+    reporting = None
+    if patch.reporting is not None:
+        current = ReportingRead.model_validate(case.reporting).model_dump()
+        merged = current | patch.reporting.model_dump(exclude_unset=True)
+        try:
+            reporting = ReportingIn.model_validate(merged)
+        except ValueError as exc:
+            errors = [{"field": "reporting." + ".".join(str(p) for p in e["loc"]),
+                       "message": e["msg"].removeprefix("Value error, ")}
+                      for e in exc.errors()]  # type: ignore[attr-defined]
+            raise ValidationFailed("Invalid input: reporting", errors=errors) from None
+    if patch.person is not None:
+        _check_language(patch.person.preferred_language, languages)
+
+    await _claim_version(session, case, if_match)
+    for field in ("programme", "vulnerabilities", "review_due", "caseworker"):
+        if field in changes and changes[field] is not None:
+            setattr(case, field, changes[field])
+    for field, value in changes.get("person", {}).items():
+        if value is None:
+            continue
+        if field == "phone":
+            case.person.phone_encrypted = vault.encrypt(value)
+            case.person.phone_hash = vault.lookup_hash(value)
+        else:
+            setattr(case.person, field, value)
+    if reporting is not None:
+        for field, value in reporting.model_dump().items():
+            setattr(case.reporting, field, value)
+    await session.flush()
+    await _publish(session, case, "case.updated", vault)
+    return case
+
+
+async def transition_case(
+    session: AsyncSession, *, case_id: uuid.UUID, to: str, reason: str, outcome: str | None,
+    actor: Principal, if_match: int | None, vault: PhoneVault,
+) -> Case:
+    """Move a case along its lifecycle; an illegal move is a 409 and changes nothing."""
+    case = await get_case(session, case_id=case_id)
+    if to not in TRANSITIONS[case.status]:
+        allowed = ", ".join(sorted(TRANSITIONS[case.status])) or "none (closed is final)"
+        raise Conflict(f"A case that is {case.status} cannot become {to}. Allowed: {allowed}.")
+    if to == "resolved" and outcome is None:
+        raise ValidationFailed.field("outcome", "a resolved case needs an outcome")
+    if to != "resolved" and outcome is not None:
+        raise ValidationFailed.field("outcome", "only a resolved case has an outcome")
+    await _claim_version(session, case, if_match)
+    session.add(CaseStatusChange(case_id=case.id, from_status=case.status, to_status=to,
+                                 outcome=outcome, reason=reason, actor=actor.sub))
+    case.status = to
+    if to == "resolved":
+        case.outcome = outcome
+    elif to == "active":
+        case.outcome = None
+    await session.flush()
+    await _publish(session, case, "case.status_changed", vault)
+    return case
+
+
+async def case_history(session: AsyncSession, *, case_id: uuid.UUID) -> list[CaseStatusChange]:
+    await get_case(session, case_id=case_id)
+    rows = await session.execute(
+        sa.select(CaseStatusChange).where(CaseStatusChange.case_id == case_id)
+        .order_by(CaseStatusChange.id)
+    )
+    return list(rows.scalars().all())
+
+
+def case_read(case: Case, vault: PhoneVault) -> CaseRead:
+    person = case.person
+    return CaseRead(
+        id=case.id, reference=case.reference, keypad_reference=case.keypad_reference,
+        status=case.status, outcome=case.outcome, programme=case.programme,
+        vulnerabilities=case.vulnerabilities, caseworker=case.caseworker,
+        review_due=case.review_due, version=case.version, created_at=case.created_at,
+        updated_at=case.updated_at,
+        person=PersonRead(
+            given_name=person.given_name, family_name=person.family_name,
+            date_of_birth=person.date_of_birth, sex=person.sex, nationality=person.nationality,
+            preferred_language=person.preferred_language,
+            phone=vault.decrypt(person.phone_encrypted),
+        ),
+        reporting=ReportingRead.model_validate(case.reporting),
+    )
+
+
+def feed_snapshot(case: Case, vault: PhoneVault) -> dict[str, Any]:
+    """What consumers get: the whole case as it now is, so applying an event is an
+    idempotent upsert keyed on ``version``. Names are left out: no consumer needs them.
+    The number travels for the notifications service, which encrypts it at rest."""
+    person = case.person
+    return {
+        "id": str(case.id), "reference": case.reference,
+        "keypad_reference": case.keypad_reference, "version": case.version,
+        "status": case.status, "outcome": case.outcome, "programme": case.programme,
+        "vulnerabilities": list(case.vulnerabilities), "caseworker": case.caseworker,
+        "review_due": case.review_due.isoformat(),
+        "person": {
+            "date_of_birth": person.date_of_birth.isoformat(), "sex": person.sex,
+            "nationality": person.nationality, "preferred_language": person.preferred_language,
+            "phone": vault.decrypt(person.phone_encrypted), "phone_hash": person.phone_hash,
+        },
+        "reporting": ReportingRead.model_validate(case.reporting).model_dump(mode="json"),
+    }
+
+
+async def _publish(session: AsyncSession, case: Case, event_type: str, vault: PhoneVault) -> None:
+    await publish(session, ChangeEvent, type=event_type, subject_id=str(case.id),
+                  data=feed_snapshot(case, vault))

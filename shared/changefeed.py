@@ -1,0 +1,216 @@
+"""The change feed: each service publishes an ordered log of its own events, and each
+consumer polls it, keeping its cursor in its own database.
+
+Ordering on PostgreSQL: identity values are handed out when a row is inserted, not
+when its transaction commits, so reading ``id > cursor`` can skip a slow
+transaction's event forever. Each event therefore records its transaction id and the
+feed is ordered by ``(txid, id)``; a reader only sees events of transactions older
+than every transaction still running (``pg_snapshot_xmin``), and no new event can
+appear below that horizon. SQLite has one writer at a time, so ids commit in order
+and ``txid`` is 0.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any
+
+import httpx
+import sqlalchemy as sa
+from fastapi import APIRouter, Query
+from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlmodel import Field, SQLModel
+
+from shared.auth import Role, require_roles
+from shared.db import SessionDep, UTCDateTime, utcnow
+from shared.errors import ValidationFailed
+
+log = logging.getLogger("waymark.changefeed")
+
+START = "0-0"
+
+
+class ChangeEventBase(SQLModel):
+    """Columns of a service's ``change_events`` table (append-only). The concrete table
+    adds ``EVENT_ORDER_INDEX`` to its ``__table_args__``."""
+
+    # BIGINT on PostgreSQL; SQLite only autoincrements an INTEGER primary key.
+    id: int | None = Field(
+        default=None, primary_key=True, sa_type=sa.BigInteger().with_variant(sa.Integer, "sqlite")
+    )
+    txid: int = Field(default=0, sa_type=sa.BigInteger)
+    type: str = Field(max_length=64)
+    subject_id: str = Field(max_length=64, index=True)
+    data: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
+    occurred_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+def event_order_index() -> sa.Index:
+    """The index the feed is read by: ``(txid, id)``."""
+    return sa.Index("ix_change_events_txid_id", "txid", "id")
+
+
+class FeedCursorBase(SQLModel):
+    """Columns of a consumer's ``feed_cursor`` table: one row per feed it follows."""
+
+    feed: str = Field(primary_key=True, max_length=64)
+    cursor: str = Field(default=START, max_length=64)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+def parse_cursor(cursor: str | None) -> tuple[int, int]:
+    if not cursor:
+        return (0, 0)
+    try:
+        txid, _, event_id = cursor.partition("-")
+        parsed = (int(txid), int(event_id))
+    except ValueError:
+        raise ValidationFailed.field("after", "not a cursor this feed handed out") from None
+    if parsed[0] < 0 or parsed[1] < 0:
+        raise ValidationFailed.field("after", "not a cursor this feed handed out")
+    return parsed
+
+
+def format_cursor(txid: int, event_id: int) -> str:
+    return f"{txid}-{event_id}"
+
+
+def _current_txid(session: AsyncSession) -> Any:
+    if session.get_bind().dialect.name == "postgresql":
+        return sa.cast(sa.cast(sa.func.pg_current_xact_id(), sa.Text), sa.BigInteger)
+    return 0
+
+
+async def publish(
+    session: AsyncSession, table: type[ChangeEventBase], *, type: str, subject_id: str,
+    data: dict[str, Any],
+) -> None:
+    """Append an event in the caller's transaction: it is visible exactly when the
+    change it describes commits."""
+    await session.execute(
+        sa.insert(table).values(
+            txid=_current_txid(session), type=type, subject_id=subject_id, data=data,
+            occurred_at=utcnow(),
+        )
+    )
+
+
+class Change(BaseModel):
+    cursor: str
+    type: str
+    subject_id: str
+    occurred_at: datetime
+    data: dict[str, Any]
+
+
+class ChangePage(BaseModel):
+    changes: list[Change]
+    next_cursor: str
+    has_more: bool
+
+
+async def read_changes(
+    session: AsyncSession, table: type[ChangeEventBase], *, after: str | None, limit: int
+) -> ChangePage:
+    txid, event_id = parse_cursor(after)
+    query = (
+        sa.select(table)
+        .where(sa.tuple_(table.txid, table.id) > sa.tuple_(sa.literal(txid), sa.literal(event_id)))
+        .order_by(table.txid, table.id)
+        .limit(limit + 1)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        horizon = sa.text("pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
+        query = query.where(table.txid < horizon)
+    rows = (await session.execute(query)).scalars().all()
+    has_more = len(rows) > limit
+    rows = rows[:limit]
+    changes = [
+        Change(cursor=format_cursor(r.txid, r.id), type=r.type, subject_id=r.subject_id,
+               occurred_at=r.occurred_at, data=r.data)
+        for r in rows
+    ]
+    next_cursor = changes[-1].cursor if changes else format_cursor(txid, event_id)
+    return ChangePage(changes=changes, next_cursor=next_cursor, has_more=has_more)
+
+
+def changes_router(table: type[ChangeEventBase]) -> APIRouter:
+    """``GET /v1/changes?after=<cursor>&limit=``: the service's feed, for services only
+    (events carry what consumers need, which can include personal data)."""
+    router = APIRouter(tags=["change feed"])
+
+    @router.get("/v1/changes", response_model=ChangePage)
+    async def list_changes(
+        session: SessionDep,
+        _caller: Annotated[Any, require_roles(Role.service)],
+        after: Annotated[str | None, Query(max_length=64)] = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    ) -> ChangePage:
+        return await read_changes(session, table, after=after, limit=limit)
+
+    return router
+
+
+Apply = Callable[[AsyncSession, Change], Awaitable[None]]
+
+
+@dataclass
+class FeedConsumer:
+    """Follows one feed: fetches a page after the stored cursor, applies each change and
+    stores the new cursor in the same transaction, so a crash or restart never applies
+    a change twice and never skips one. ``apply`` must still be idempotent (it may be
+    asked again for a change whose transaction did not commit)."""
+
+    feed: str
+    client: httpx.AsyncClient
+    sessionmaker: async_sessionmaker[AsyncSession]
+    cursor_table: type[FeedCursorBase]
+    apply: Apply
+    page_size: int = 200
+
+    async def poll_once(self) -> int:
+        """Apply one page; returns how many changes were applied."""
+        async with self.sessionmaker() as session, session.begin():
+            # FOR UPDATE: two replicas of a consumer take turns instead of both applying.
+            row = (await session.execute(
+                sa.select(self.cursor_table).where(self.cursor_table.feed == self.feed)
+                .with_for_update()
+            )).scalar_one_or_none()
+            if row is None:
+                row = self.cursor_table(feed=self.feed)
+                session.add(row)
+            response = await self.client.get(
+                "/v1/changes", params={"after": row.cursor, "limit": self.page_size}
+            )
+            response.raise_for_status()
+            page = ChangePage.model_validate(response.json())
+            for change in page.changes:
+                await self.apply(session, change)
+            if page.changes:
+                row.cursor = page.next_cursor
+                row.updated_at = utcnow()
+            return len(page.changes)
+
+    async def catch_up(self, max_pages: int = 10_000) -> int:
+        """Poll until the feed has nothing new; returns the number applied."""
+        total = 0
+        for _ in range(max_pages):
+            applied = await self.poll_once()
+            total += applied
+            if applied < self.page_size:
+                break
+        return total
+
+    async def tick(self) -> None:
+        """For a scheduler job: catch up, and log (never raise) when the source is down."""
+        try:
+            applied = await self.catch_up()
+        except httpx.HTTPError as exc:
+            log.warning("feed %s unavailable: %s", self.feed, type(exc).__name__)
+        else:
+            if applied:
+                log.info("feed %s: applied %d change(s)", self.feed, applied)

@@ -1,0 +1,139 @@
+"""One error model for every service: RFC 9457 problem details."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger("waymark.errors")
+
+PROBLEM_JSON = "application/problem+json"
+
+
+class WaymarkError(Exception):
+    """Base of every error a service answers on purpose. One handler renders them."""
+
+    status: int = 500
+    title: str = "Internal server error"
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        errors: list[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
+        status: int | None = None,
+        title: str | None = None,
+    ) -> None:
+        super().__init__(detail or self.title)
+        self.detail = detail
+        self.errors = errors
+        self.headers = headers
+        if status is not None:
+            self.status = status
+        if title is not None:
+            self.title = title
+
+    def to_problem(self, instance: str | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {"type": "about:blank", "title": self.title, "status": self.status}
+        if self.detail:
+            body["detail"] = self.detail
+        if instance:
+            body["instance"] = instance
+        if self.errors:
+            body["errors"] = self.errors
+        return body
+
+
+class BadRequest(WaymarkError):
+    status, title = 400, "Bad request"
+
+
+class Unauthorized(WaymarkError):
+    status, title = 401, "Not authenticated"
+
+
+class Forbidden(WaymarkError):
+    status, title = 403, "Forbidden"
+
+
+class NotFound(WaymarkError):
+    status, title = 404, "Not found"
+
+
+class Conflict(WaymarkError):
+    status, title = 409, "Conflict"
+
+
+class PreconditionFailed(WaymarkError):
+    status, title = 412, "Precondition failed"
+
+
+class PayloadTooLarge(WaymarkError):
+    status, title = 413, "Payload too large"
+
+
+class ValidationFailed(WaymarkError):
+    status, title = 422, "Validation failed"
+
+    @classmethod
+    def field(cls, field: str, message: str) -> ValidationFailed:
+        return cls(f"{field}: {message}", errors=[{"field": field, "message": message}])
+
+
+class ServiceUnavailable(WaymarkError):
+    status, title = 503, "Service unavailable"
+
+
+def problem_response(error: WaymarkError, request: Request | None = None) -> JSONResponse:
+    instance = request.url.path if request is not None else None
+    return JSONResponse(
+        error.to_problem(instance), status_code=error.status, headers=error.headers,
+        media_type=PROBLEM_JSON,
+    )
+
+
+def _field_name(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    return ".".join(parts) or "body"
+
+
+def _as_waymark_error(exc: Exception) -> WaymarkError:
+    if isinstance(exc, WaymarkError):
+        return exc
+    if isinstance(exc, RequestValidationError):
+        errors = []
+        for err in exc.errors():
+            message = err.get("msg", "invalid")
+            # pydantic prefixes messages of custom validators; the field says where.
+            message = message.removeprefix("Value error, ")
+            errors.append({"field": _field_name(tuple(err.get("loc", ()))), "message": message})
+        fields = ", ".join(dict.fromkeys(e["field"] for e in errors))
+        return ValidationFailed(f"Invalid input: {fields}", errors=errors)
+    if isinstance(exc, StarletteHTTPException):
+        generic = WaymarkError(
+            None if exc.status_code in (404, 405) else str(exc.detail),
+            status=exc.status_code, headers=getattr(exc, "headers", None),
+            title={404: "Not found", 405: "Method not allowed"}.get(exc.status_code, "HTTP error"),
+        )
+        return generic
+    return WaymarkError()
+
+
+async def handle_error(request: Request, exc: Exception) -> JSONResponse:
+    """The one handler: every error leaves as ``application/problem+json``."""
+    error = _as_waymark_error(exc)
+    if error.status >= 500:
+        # Type and route only: exception messages may echo request data.
+        log.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.url.path)
+    return problem_response(error, request)
+
+
+def install_error_handler(app: FastAPI) -> None:
+    for exc_type in (WaymarkError, RequestValidationError, StarletteHTTPException, Exception):
+        app.add_exception_handler(exc_type, handle_error)

@@ -1,0 +1,79 @@
+"""What every service's FastAPI app has: the error handler, a request body limit,
+``/healthz`` and ``/readyz``."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from shared.db import database_ready
+from shared.errors import PayloadTooLarge, install_error_handler, problem_response
+
+
+class BodySizeLimit:
+    """Answers 413 before a handler runs when a body is larger than ``max_bytes``,
+    whether or not the client declared its length."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        too_large = PayloadTooLarge(f"The request body is larger than {self.max_bytes} bytes.")
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await problem_response(too_large)(scope, receive, send)
+            return
+        # Read the body up front so the limit holds for chunked uploads too.
+        chunks: list[bytes] = []
+        size = 0
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_bytes:
+                await problem_response(too_large)(scope, receive, send)
+                return
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+        delivered = False
+
+        async def replay() -> Message:
+            nonlocal delivered
+            if not delivered:
+                delivered = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+
+health_router = APIRouter(tags=["health"])
+
+
+@health_router.get("/healthz")
+async def healthz() -> dict[str, str]:
+    """The process is up."""
+    return {"status": "ok"}
+
+
+@health_router.get("/readyz")
+async def readyz(request: Request) -> JSONResponse:
+    """The database answers."""
+    if await database_ready(request.app.state.engine):
+        return JSONResponse({"status": "ready"})
+    return JSONResponse({"status": "database unavailable"}, status_code=503)
+
+
+def install_common(app: FastAPI, *, max_body_bytes: int) -> None:
+    install_error_handler(app)
+    app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
+    app.include_router(health_router)

@@ -1,0 +1,1 @@
+"""The ``waymark`` command: the one place that knows all three services."""

@@ -1,0 +1,117 @@
+"""``waymark run | migrate | token``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import timedelta
+
+from shared.auth import Role, issue_token
+from shared.config import ServiceSettings
+
+SERVICES = ("registry", "checkin", "notifications")
+
+
+def _settings(service: str) -> ServiceSettings:
+    if service == "registry":
+        from registry.config import RegistrySettings as settings_class
+    elif service == "checkin":
+        from checkin.config import CheckinSettings as settings_class
+    else:
+        from notifications.config import NotificationsSettings as settings_class
+    return settings_class()
+
+
+def migrate() -> None:
+    """Upgrade every service's database to its latest revision."""
+    from shared.migrations import upgrade
+
+    for service in SERVICES:
+        upgrade(service, _settings(service).database_url)
+        print(f"{service}: database at the latest revision", file=sys.stderr)
+
+
+def run(host: str) -> int:
+    """Migrate, start the three services, and stop them all on Ctrl-C or SIGTERM."""
+    migrate()
+    children: dict[str, subprocess.Popen] = {}
+    for service in SERVICES:
+        port = _settings(service).port
+        children[service] = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "--factory", f"{service}.app:create_app",
+             "--host", host, "--port", str(port)],
+            # Own session: a terminal's Ctrl-C reaches only us, and we forward it once
+            # (a second SIGINT would make uvicorn skip its graceful shutdown).
+            start_new_session=True,
+        )
+        print(f"{service}: http://{host}:{port}", file=sys.stderr)
+
+    stopping = False
+
+    def request_stop(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    exit_code = 0
+    while not stopping:
+        for service, child in children.items():
+            if child.poll() is not None:
+                print(f"{service} stopped unexpectedly (exit {child.returncode}); stopping all",
+                      file=sys.stderr)
+                exit_code = child.returncode or 1
+                stopping = True
+                break
+        time.sleep(0.2)
+    for child in children.values():
+        if child.poll() is None:
+            child.send_signal(signal.SIGINT)
+    deadline = time.monotonic() + 15
+    for child in children.values():
+        try:
+            child.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+    print("all services stopped", file=sys.stderr)
+    return exit_code
+
+
+def token(roles: list[str], sub: str, hours: float) -> int:
+    settings = ServiceSettings()
+    if settings.env == "production" or os.environ.get("WAYMARK_ENV") == "production":
+        print("refusing: development tokens are not issued when WAYMARK_ENV=production",
+              file=sys.stderr)
+        return 2
+    print(issue_token(secret=settings.auth_secret, sub=sub, roles=roles,
+                      ttl=timedelta(hours=hours)))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="waymark", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    run_parser = commands.add_parser("run", help="migrate, then run all three services")
+    run_parser.add_argument("--host", default="127.0.0.1")
+    commands.add_parser("migrate", help="upgrade every service's database")
+    token_parser = commands.add_parser("token", help="print a development token")
+    token_parser.add_argument("--role", action="append", required=True,
+                              choices=[r.value for r in Role], help="repeat for several roles")
+    token_parser.add_argument("--sub", required=True, help="who the token speaks for")
+    token_parser.add_argument("--hours", type=float, default=8.0, help="lifetime (default 8)")
+    args = parser.parse_args(argv)
+    if args.command == "run":
+        return run(args.host)
+    if args.command == "migrate":
+        migrate()
+        return 0
+    return token(args.role, args.sub, args.hours)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
