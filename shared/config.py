@@ -24,7 +24,7 @@ class ServiceSettings(BaseSettings):
     """Settings every service reads. Each service subclasses it with its own name,
     port and database URL."""
 
-    model_config = SettingsConfigDict(env_prefix="WAYMARK_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="WAYMARK_", extra="ignore", populate_by_name=True)
 
     service_name: str = "waymark"
     port: int = 8000

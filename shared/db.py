@@ -72,6 +72,8 @@ def ensure_sqlite_dir(url: str) -> None:
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # Let SQLAlchemy, not the driver, begin transactions (see _sqlite_begin).
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
@@ -79,9 +81,17 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _sqlite_begin(connection: sa.Connection) -> None:
+    # IMMEDIATE: take the write lock up front. SQLite allows one writer; deferred
+    # transactions that read, then write, fail with "database is locked" under
+    # concurrency instead of waiting their turn. Savepoints also need this.
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
 def install_sqlite_pragmas(engine: sa.Engine) -> None:
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
 
 
 def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:

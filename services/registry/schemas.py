@@ -10,7 +10,15 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 import phonenumbers
 from dateutil.rrule import DAILY, MONTHLY, WEEKLY, YEARLY, rrulestr
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PastDate, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PastDate,
+    field_serializer,
+    field_validator,
+)
 
 Sex = Literal["female", "male", "other", "unknown"]
 Channel = Literal["sms", "voice", "in_person"]
@@ -226,6 +234,10 @@ class ReportingRead(BaseModel):
     grace_hours: int
     timezone: str
     starts_on: date
+
+    @field_serializer("window_opens")
+    def _hh_mm(self, value: time) -> str:
+        return value.strftime("%H:%M")
 
 
 class CaseRead(BaseModel):

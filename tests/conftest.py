@@ -1,0 +1,104 @@
+"""Test databases are built from the real migrations, once per session, on SQLite or,
+when ``WAYMARK_TEST_POSTGRES_URL`` is set (CI), on PostgreSQL: one database per
+service, as in production. Each test runs inside a transaction that is rolled back."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
+
+import httpx
+import psycopg
+import pytest
+from asgi_lifespan import LifespanManager
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from shared.auth import issue_token
+from shared.config import DEV_AUTH_SECRET
+from shared.migrations import upgrade
+
+POSTGRES_URL = os.environ.get("WAYMARK_TEST_POSTGRES_URL")
+SERVICES = ("registry", "checkin", "notifications")
+
+requires_postgres = pytest.mark.skipif(
+    POSTGRES_URL is None, reason="needs WAYMARK_TEST_POSTGRES_URL (.ci/run sets it)"
+)
+
+
+def _admin_url() -> str:
+    return POSTGRES_URL.replace("postgresql+psycopg://", "postgresql://")  # type: ignore[union-attr]
+
+
+def create_postgres_database(name: str) -> str:
+    """A fresh, empty PostgreSQL database; returns its URL."""
+    with psycopg.connect(_admin_url(), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base = _admin_url().rsplit("/", 1)[0]
+    return f"{base}/{name}"
+
+
+def drop_postgres_database(name: str) -> None:
+    with psycopg.connect(_admin_url(), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def empty_database(tmp_path_factory) -> Callable[[str], str]:
+    """Makes a new empty database for the configured backend; dropped at the end."""
+    created: list[str] = []
+    suffix = uuid.uuid4().hex[:8]
+
+    def make(label: str) -> str:
+        if POSTGRES_URL:
+            name = f"waymark_test_{label}_{suffix}"
+            created.append(name)
+            return create_postgres_database(name)
+        return f"sqlite:///{tmp_path_factory.mktemp('db') / f'{label}.db'}"
+
+    yield make
+    for name in created:
+        drop_postgres_database(name)
+
+
+@pytest.fixture(scope="session")
+def database_urls(empty_database) -> dict[str, str]:
+    """One migrated database per service, shared by the session's tests."""
+    urls = {service: empty_database(service) for service in SERVICES}
+    for service, url in urls.items():
+        upgrade(service, url)
+    return urls
+
+
+def token(*roles: str, sub: str = "alice", ttl: timedelta = timedelta(hours=1),
+          secret: str = DEV_AUTH_SECRET) -> str:
+    return issue_token(secret=secret, sub=sub, roles=list(roles), ttl=ttl)
+
+
+def auth(*roles: str, sub: str = "alice") -> dict[str, str]:
+    return {"Authorization": f"Bearer {token(*roles, sub=sub)}"}
+
+
+@pytest.fixture
+async def registry_app(database_urls) -> AsyncIterator:
+    """The registry app, every write rolled back after the test."""
+    from registry.app import create_app
+    from registry.config import RegistrySettings
+
+    app = create_app(RegistrySettings(database_url=database_urls["registry"], env="test"))
+    async with LifespanManager(app), app.state.engine.connect() as conn:
+        outer = await conn.begin()
+        app.state.sessionmaker = async_sessionmaker(
+            bind=conn, expire_on_commit=False, join_transaction_mode="create_savepoint"
+        )
+        yield app
+        await outer.rollback()
+
+
+@pytest.fixture
+async def registry(registry_app) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=registry_app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://registry") as client:
+        yield client

@@ -1,0 +1,42 @@
+"""Request bodies for tests: a valid case, with any part overridden."""
+
+from __future__ import annotations
+
+import copy
+from datetime import date, timedelta
+from typing import Any
+
+CASE: dict[str, Any] = {
+    "person": {
+        "given_name": "Amina", "family_name": "K", "date_of_birth": "1990-04-02",
+        "sex": "female", "nationality": "SD", "preferred_language": "ar",
+        "phone": "+447911123456",
+    },
+    "programme": "community_case_management",
+    "vulnerabilities": ["survivor_of_trafficking"],
+    "reporting": {
+        "channels": ["sms", "voice", "in_person"], "rrule": "FREQ=WEEKLY;BYDAY=MO",
+        "window_opens": "09:00", "window_hours": 10, "grace_hours": 24,
+        "timezone": "Europe/London", "starts_on": "2026-12-07",
+    },
+    "review_due": (date.today() + timedelta(days=90)).isoformat(),
+}
+
+
+def case_body(**overrides: Any) -> dict[str, Any]:
+    """A valid case; ``person__phone="..."`` style keys override nested fields."""
+    body = copy.deepcopy(CASE)
+    for key, value in overrides.items():
+        target = body
+        *path, leaf = key.split("__")
+        for part in path:
+            target = target[part]
+        if value is _DELETE:
+            target.pop(leaf)
+        else:
+            target[leaf] = value
+    return body
+
+
+_DELETE = object()
+DELETE = _DELETE
