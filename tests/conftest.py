@@ -102,3 +102,24 @@ async def registry(registry_app) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=registry_app)
     async with httpx.AsyncClient(transport=transport, base_url="http://registry") as client:
         yield client
+
+
+@pytest.fixture
+async def fresh_registry_app(empty_database) -> AsyncIterator:
+    """The registry on its own new database, committing for real: for tests that need
+    several transactions (the change feed's visibility, concurrent writers)."""
+    from registry.app import create_app
+    from registry.config import RegistrySettings
+
+    url = empty_database(f"registry_{uuid.uuid4().hex[:6]}")
+    upgrade("registry", url)
+    app = create_app(RegistrySettings(database_url=url, env="test"))
+    async with LifespanManager(app):
+        yield app
+
+
+@pytest.fixture
+async def fresh_registry(fresh_registry_app) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=fresh_registry_app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://registry") as client:
+        yield client
