@@ -12,12 +12,11 @@ from enum import StrEnum
 from typing import Annotated
 
 import jwt
-from jwt.warnings import InsecureKeyLengthWarning
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from jwt.warnings import InsecureKeyLengthWarning
 
 from shared.errors import Forbidden, Unauthorized
-
 
 # The contract fixes a short development secret; settings refuse a short one in
 # production and warn loudly at start-up, so PyJWT's per-call warning is noise.
@@ -61,7 +60,8 @@ def decode_token(token: str, *, secret: str) -> Principal:
         raise Unauthorized("The token is not valid.", headers=_challenge("invalid_token")) from exc
     roles = claims.get("roles", [])
     if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
-        raise Unauthorized("The token's roles claim must be a list.", headers=_challenge("invalid_token"))
+        raise Unauthorized("The token's roles claim must be a list.",
+                           headers=_challenge("invalid_token"))
     return Principal(sub=str(claims["sub"]), roles=frozenset(roles) & set(Role))
 
 

@@ -10,7 +10,12 @@ from typing import Annotated, Any
 import sqlalchemy as sa
 from fastapi import Depends, Request
 from sqlalchemy import event
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 
 # Deterministic constraint names, so Alembic can alter them on SQLite and PostgreSQL alike.
 NAMING_CONVENTION = {
@@ -61,7 +66,8 @@ def async_url(url: str) -> str:
 def sync_url(url: str) -> str:
     """Migrations run synchronously (Alembic's simplest path); psycopg 3 does both."""
     url = async_url(url)
-    return url.replace("sqlite+aiosqlite:", "sqlite:").replace("postgresql+asyncpg:", "postgresql+psycopg:")
+    url = url.replace("sqlite+aiosqlite:", "sqlite:")
+    return url.replace("postgresql+asyncpg:", "postgresql+psycopg:")
 
 
 def ensure_sqlite_dir(url: str) -> None:

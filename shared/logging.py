@@ -59,5 +59,9 @@ def configure_logging(service: str, level: str = "INFO") -> None:
         lib = logging.getLogger(name)
         lib.handlers[:] = []
         lib.propagate = True
-    # httpx logs every request URL at INFO; keep it for warnings only.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    # Libraries that log request bodies or SQL parameters below WARNING (twilio logs
+    # every API request with its To/Body at INFO; aiosqlite logs statement arguments at
+    # DEBUG): pinned, so even WAYMARK_LOG_LEVEL=DEBUG cannot leak a number or a name.
+    for name in ("httpx", "httpcore", "twilio", "aiosqlite", "sqlalchemy", "psycopg",
+                 "asyncio", "multipart"):
+        logging.getLogger(name).setLevel(logging.WARNING)

@@ -78,7 +78,6 @@ async def test_without_a_valid_token_every_endpoint_is_401(registry, case_id, en
 
 async def test_health_needs_no_token(database_urls):
     from asgi_lifespan import LifespanManager
-
     from registry.app import create_app
     from registry.config import RegistrySettings
 
@@ -92,7 +91,6 @@ async def test_health_needs_no_token(database_urls):
 
 async def test_readyz_is_503_when_the_database_is_unreachable(tmp_path):
     from asgi_lifespan import LifespanManager
-
     from registry.app import create_app
     from registry.config import RegistrySettings
 

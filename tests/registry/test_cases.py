@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import sqlalchemy as sa
-
 from registry import reference
+
 from tests.conftest import auth
 from tests.registry.factories import case_body
 

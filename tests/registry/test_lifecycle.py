@@ -6,8 +6,8 @@ from __future__ import annotations
 import itertools
 
 import pytest
-
 from registry.service import TRANSITIONS
+
 from tests.conftest import auth
 from tests.registry.factories import case_body
 

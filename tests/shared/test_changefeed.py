@@ -6,9 +6,9 @@ from __future__ import annotations
 import httpx
 import pytest
 import sqlalchemy as sa
+from registry.models import ChangeEvent
 from sqlmodel import Field, SQLModel
 
-from registry.models import ChangeEvent
 from shared.changefeed import FeedConsumer, FeedCursorBase, publish, read_changes
 from shared.db import make_engine, make_sessionmaker, new_metadata
 from shared.migrations import upgrade

@@ -6,9 +6,7 @@ Create Date: 2026-11-23 04:16:26.933111
 """
 from collections.abc import Sequence
 
-import sqlalchemy as sa
 import sqlmodel  # noqa: F401  (autogenerate renders sqlmodel types)
-from alembic import op
 
 import shared.db  # noqa: F401  (autogenerate renders shared.db.UTCDateTime)
 

@@ -1,0 +1,61 @@
+"""Logs never carry phone numbers, PINs or names."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+
+from shared.logging import JsonFormatter, redact
+from tests.conftest import auth
+from tests.registry.factories import case_body
+
+
+@pytest.mark.parametrize(("text", "leaked"), [
+    ("sms from +447911123456", "447911123456"),
+    ("caller +44 7911 123456 hung up", "7911 123456"),
+    ("PIN 482913 rejected", "482913"),
+    ("From=%2B447911123456&Body=CHECKIN+482913", "482913"),
+    ("dial 07911123456.", "07911123456"),
+])
+def test_redact_masks_numbers_and_pins(text, leaked):
+    assert leaked not in redact(text)
+
+
+@pytest.mark.parametrize("kept", [
+    "127.0.0.1:8001", "2026-11-23T04:17:10.316", "54b13c4f-e89e-4cad-9956-1adbe26f44e3",
+    "applied 12 change(s)", "GET /v1/cases?limit=50 HTTP/1.1",
+])
+def test_redact_keeps_what_operators_need(kept):
+    assert redact(kept) == kept
+
+
+def test_the_formatter_redacts_messages_and_exceptions():
+    try:
+        raise ValueError("bad number +447911123456")
+    except ValueError:
+        record = logging.LogRecord("t", logging.ERROR, __file__, 1, "for %s", ("+447911123456",),
+                                   exc_info=True)
+        import sys
+        record.exc_info = sys.exc_info()
+    line = JsonFormatter("test").format(record)
+    assert "447911123456" not in line
+    assert json.loads(line)["level"] == "error"
+
+
+async def test_a_case_lifecycle_logs_no_personal_data(registry, caplog):
+    caplog.set_level(logging.DEBUG)
+    body = case_body()
+    created = await registry.post("/v1/cases", json=body, headers=auth("caseworker"))
+    case_id = created.json()["id"]
+    await registry.patch(f"/v1/cases/{case_id}", json={"person": {"phone": "+33612345678"}},
+                         headers=auth("caseworker"))
+    await registry.post("/v1/cases", json=case_body(person__phone="+44 12"),
+                        headers=auth("caseworker"))
+    await registry.post(f"/v1/cases/{case_id}/transitions",
+                        json={"to": "closed", "reason": "duplicate"}, headers=auth("caseworker"))
+    formatter = JsonFormatter("registry")
+    text = "\n".join(formatter.format(r) for r in caplog.records) + caplog.text
+    for secret in ("+447911123456", "7911123456", "612345678", "Amina", "1990-04-02"):
+        assert secret not in text
