@@ -22,6 +22,7 @@ migrate: $(STAMP)
 	$(BIN)/waymark migrate
 
 test: $(STAMP)
+	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
