@@ -24,7 +24,7 @@ class ServiceSettings(BaseSettings):
     """Settings every service reads. Each service subclasses it with its own name,
     port and database URL."""
 
-    model_config = SettingsConfigDict(env_prefix="WAYMARK_", extra="ignore", populate_by_name=True)
+    model_config = SettingsConfigDict(env_prefix="WAYMARK_", extra="ignore")
 
     service_name: str = "waymark"
     port: int = 8000
@@ -60,6 +60,7 @@ class ServiceSettings(BaseSettings):
             "WAYMARK_AUTH_SECRET": self.auth_secret == DEV_AUTH_SECRET,
             "WAYMARK_PHONE_KEYS": DEV_PHONE_KEY in self.phone_keys.split(","),
             "WAYMARK_PHONE_HASH_KEY": self.phone_hash_key == DEV_PHONE_HASH_KEY,
+            "TWILIO_AUTH_TOKEN": self.twilio_auth_token == DEV_TWILIO_TOKEN,
         }
         bad = [name for name, is_default in insecure.items() if is_default]
         if self.env == "production":

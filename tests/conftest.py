@@ -81,13 +81,18 @@ def auth(*roles: str, sub: str = "alice") -> dict[str, str]:
     return {"Authorization": f"Bearer {token(*roles, sub=sub)}"}
 
 
+def registry_settings(url: str):
+    from registry.config import RegistrySettings
+
+    return RegistrySettings(WAYMARK_REGISTRY_DATABASE_URL=url, env="test")
+
+
 @pytest.fixture
 async def registry_app(database_urls) -> AsyncIterator:
     """The registry app, every write rolled back after the test."""
     from registry.app import create_app
-    from registry.config import RegistrySettings
 
-    app = create_app(RegistrySettings(database_url=database_urls["registry"], env="test"))
+    app = create_app(registry_settings(database_urls["registry"]))
     async with LifespanManager(app), app.state.engine.connect() as conn:
         outer = await conn.begin()
         app.state.sessionmaker = async_sessionmaker(
@@ -109,11 +114,10 @@ async def fresh_registry_app(empty_database) -> AsyncIterator:
     """The registry on its own new database, committing for real: for tests that need
     several transactions (the change feed's visibility, concurrent writers)."""
     from registry.app import create_app
-    from registry.config import RegistrySettings
 
     url = empty_database(f"registry_{uuid.uuid4().hex[:6]}")
     upgrade("registry", url)
-    app = create_app(RegistrySettings(database_url=url, env="test"))
+    app = create_app(registry_settings(url))
     async with LifespanManager(app):
         yield app
 

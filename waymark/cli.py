@@ -83,11 +83,12 @@ def run(host: str) -> int:
 
 
 def token(roles: list[str], sub: str, hours: float) -> int:
-    settings = ServiceSettings()
-    if settings.env == "production" or os.environ.get("WAYMARK_ENV") == "production":
+    # Checked before reading settings: production settings may not even validate here.
+    if os.environ.get("WAYMARK_ENV", "").lower() == "production":
         print("refusing: development tokens are not issued when WAYMARK_ENV=production",
               file=sys.stderr)
         return 2
+    settings = ServiceSettings()
     print(issue_token(secret=settings.auth_secret, sub=sub, roles=roles,
                       ttl=timedelta(hours=hours)))
     return 0

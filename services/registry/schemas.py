@@ -37,9 +37,11 @@ Vulnerability = Literal[
     "survivor_of_torture_or_violence",
 ]
 
-# ISO 3166-1 alpha-2 (phonenumbers keeps the list current) plus "XX": stateless or
-# nationality unknown, which is common in this field and must not block a case.
-NATIONALITIES = frozenset(phonenumbers.SUPPORTED_REGIONS) | {"XX"}
+# ISO 3166-1 alpha-2: phonenumbers keeps the inhabited list current (with XK for
+# Kosovo); it lacks territories without a phone plan, added here. "XX" means stateless
+# or nationality unknown, which is common in this field and must not block a case.
+NATIONALITIES = frozenset(phonenumbers.SUPPORTED_REGIONS) | {
+    "AQ", "BV", "GS", "HM", "PN", "TF", "UM", "XX"}
 _ZONES = frozenset(available_timezones())
 _FREQUENCIES = {DAILY, WEEKLY, MONTHLY, YEARLY}
 _UNSUPPORTED_RRULE_PARTS = ("DTSTART", "BYHOUR", "BYMINUTE", "BYSECOND", "BYYEARDAY",

@@ -253,10 +253,11 @@ def case_read(case: Case, vault: PhoneVault) -> CaseRead:
     )
 
 
-def feed_snapshot(case: Case, vault: PhoneVault) -> dict[str, Any]:
+def feed_snapshot(case: Case) -> dict[str, Any]:
     """What consumers get: the whole case as it now is, so applying an event is an
     idempotent upsert keyed on ``version``. Names are left out: no consumer needs them.
-    The number travels for the notifications service, which encrypts it at rest."""
+    The number stays Fernet ciphertext, in the feed table and on the wire; only a
+    service holding ``WAYMARK_PHONE_KEYS`` (notifications, to send reminders) can read it."""
     person = case.person
     return {
         "id": str(case.id), "reference": case.reference,
@@ -267,7 +268,7 @@ def feed_snapshot(case: Case, vault: PhoneVault) -> dict[str, Any]:
         "person": {
             "date_of_birth": person.date_of_birth.isoformat(), "sex": person.sex,
             "nationality": person.nationality, "preferred_language": person.preferred_language,
-            "phone": vault.decrypt(person.phone_encrypted), "phone_hash": person.phone_hash,
+            "phone_encrypted": person.phone_encrypted, "phone_hash": person.phone_hash,
         },
         "reporting": ReportingRead.model_validate(case.reporting).model_dump(mode="json"),
     }
@@ -275,4 +276,4 @@ def feed_snapshot(case: Case, vault: PhoneVault) -> dict[str, Any]:
 
 async def _publish(session: AsyncSession, case: Case, event_type: str, vault: PhoneVault) -> None:
     await publish(session, ChangeEvent, type=event_type, subject_id=str(case.id),
-                  data=feed_snapshot(case, vault))
+                  data=feed_snapshot(case))

@@ -8,7 +8,7 @@ from datetime import timedelta
 import httpx
 import pytest
 
-from tests.conftest import auth, token
+from tests.conftest import auth, registry_settings, token
 from tests.registry.factories import case_body
 
 ROLES = ("caseworker", "officer", "supervisor", "authority", "service")
@@ -79,9 +79,8 @@ async def test_without_a_valid_token_every_endpoint_is_401(registry, case_id, en
 async def test_health_needs_no_token(database_urls):
     from asgi_lifespan import LifespanManager
     from registry.app import create_app
-    from registry.config import RegistrySettings
 
-    app = create_app(RegistrySettings(database_url=database_urls["registry"], env="test"))
+    app = create_app(registry_settings(database_urls["registry"]))
     async with LifespanManager(app), httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://registry"
     ) as client:
@@ -92,10 +91,9 @@ async def test_health_needs_no_token(database_urls):
 async def test_readyz_is_503_when_the_database_is_unreachable(tmp_path):
     from asgi_lifespan import LifespanManager
     from registry.app import create_app
-    from registry.config import RegistrySettings
 
     url = "postgresql://postgres@127.0.0.1:1/nowhere"
-    app = create_app(RegistrySettings(database_url=url, env="test"))
+    app = create_app(registry_settings(url))
     async with LifespanManager(app), httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://registry"
     ) as client:

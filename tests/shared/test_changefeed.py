@@ -76,7 +76,7 @@ async def test_feed_is_in_write_order_and_pages_resume_from_a_cursor(fresh_regis
     assert [(c["type"], c["subject_id"]) for c in rest["changes"]] == expected[5:]
 
 
-async def test_events_carry_the_case_state_but_never_names(fresh_registry):
+async def test_events_carry_the_case_state_but_never_names(fresh_registry, fresh_registry_app):
     await make_history(fresh_registry, cases=1)
     page = (await fresh_registry.get("/v1/changes", headers=SERVICE)).json()
     last = page["changes"][-1]["data"]
@@ -84,6 +84,10 @@ async def test_events_carry_the_case_state_but_never_names(fresh_registry):
     assert last["version"] == 3
     assert last["person"]["phone_hash"]
     assert "Amina" not in str(page) and "given_name" not in str(page)
+    # The number stays ciphertext on the wire and in the feed table.
+    assert "7911123456" not in str(page)
+    vault = fresh_registry_app.state.vault
+    assert vault.decrypt(last["person"]["phone_encrypted"]) == "+447911123456"
 
 
 @pytest.mark.parametrize("cursor", ["abc", "1", "-1--1", "x-2"])
