@@ -127,3 +127,9 @@ async def fresh_registry(fresh_registry_app) -> AsyncIterator[httpx.AsyncClient]
     transport = httpx.ASGITransport(app=fresh_registry_app)
     async with httpx.AsyncClient(transport=transport, base_url="http://registry") as client:
         yield client
+
+
+def checkin_settings(url: str, **extra):
+    from checkin.config import CheckinSettings
+
+    return CheckinSettings(WAYMARK_CHECKIN_DATABASE_URL=url, env="test", **extra)
