@@ -70,7 +70,7 @@ def parse_cursor(cursor: str | None) -> tuple[int, int]:
         parsed = (int(txid), int(event_id))
     except ValueError:
         raise ValidationFailed.field("after", "not a cursor this feed handed out") from None
-    if parsed[0] < 0 or parsed[1] < 0:
+    if not all(0 <= part < 2**63 for part in parsed):
         raise ValidationFailed.field("after", "not a cursor this feed handed out")
     return parsed
 
@@ -172,10 +172,25 @@ class FeedConsumer:
     apply: Apply
     page_size: int = 200
 
+    async def _stored_cursor(self) -> str:
+        async with self.sessionmaker() as session:
+            cursor = await session.scalar(
+                sa.select(self.cursor_table.cursor).where(self.cursor_table.feed == self.feed))
+        return cursor or START
+
     async def poll_once(self) -> int:
         """Apply one page; returns how many changes were applied."""
+        # Fetch outside any transaction: no lock is held while the network is slow.
+        cursor = await self._stored_cursor()
+        response = await self.client.get(
+            "/v1/changes", params={"after": cursor, "limit": self.page_size})
+        response.raise_for_status()
+        page = ChangePage.model_validate(response.json())
+        if not page.changes:
+            return 0
         async with self.sessionmaker() as session, session.begin():
-            # FOR UPDATE: two replicas of a consumer take turns instead of both applying.
+            # FOR UPDATE: replicas of a consumer take turns; if another one moved the
+            # cursor since we read it, its page won and ours is dropped.
             row = (await session.execute(
                 sa.select(self.cursor_table).where(self.cursor_table.feed == self.feed)
                 .with_for_update()
@@ -183,17 +198,13 @@ class FeedConsumer:
             if row is None:
                 row = self.cursor_table(feed=self.feed)
                 session.add(row)
-            response = await self.client.get(
-                "/v1/changes", params={"after": row.cursor, "limit": self.page_size}
-            )
-            response.raise_for_status()
-            page = ChangePage.model_validate(response.json())
+            if row.cursor != cursor:
+                return 0
             for change in page.changes:
                 await self.apply(session, change)
-            if page.changes:
-                row.cursor = page.next_cursor
-                row.updated_at = utcnow()
-            return len(page.changes)
+            row.cursor = page.next_cursor
+            row.updated_at = utcnow()
+        return len(page.changes)
 
     async def catch_up(self, max_pages: int = 10_000) -> int:
         """Poll until the feed has nothing new; returns the number applied."""
@@ -201,16 +212,19 @@ class FeedConsumer:
         for _ in range(max_pages):
             applied = await self.poll_once()
             total += applied
-            if applied < self.page_size:
+            if applied == 0:
                 break
         return total
 
     async def tick(self) -> None:
-        """For a scheduler job: catch up, and log (never raise) when the source is down."""
+        """For a scheduler job: catch up, and log (never raise) when the source is down
+        or a change cannot be applied; the next tick tries again from the same cursor."""
         try:
             applied = await self.catch_up()
         except httpx.HTTPError as exc:
             log.warning("feed %s unavailable: %s", self.feed, type(exc).__name__)
+        except Exception as exc:  # a bad change or a lost race on the cursor row
+            log.error("feed %s: could not apply a page: %s", self.feed, type(exc).__name__)
         else:
             if applied:
                 log.info("feed %s: applied %d change(s)", self.feed, applied)

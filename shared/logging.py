@@ -16,7 +16,9 @@ from typing import Any
 
 # Six or more digits, optionally with + and single spaces: a PIN (6 digits) or a phone
 # number. Addresses, timestamps and UUIDs are kept (dots, dashes and hex break the run).
-_DIGIT_RUN = re.compile(r"(?<![\w:-])(?<!\d\.)\+?\d(?: ?\d){5,}(?![\w:-]|\.\d)")
+_DIGIT_RUN = re.compile(r"(?<![\w-])(?<!\d\.)\+?\d(?: ?\d){5,}(?![\w:-]|\.\d)")
+# An international number as people write it: +44-7911-123456, +1 (415) 555-2671.
+_INTERNATIONAL = re.compile(r"\+\d[\d ().\-]{5,}\d")
 # Form and query fields that carry personal data, should a URL or body ever be logged.
 _SENSITIVE_FIELD = re.compile(
     r"(?i)\b(from|to|caller|called|body|digits|pin|phone|given_name|family_name|"
@@ -26,6 +28,7 @@ _SENSITIVE_FIELD = re.compile(
 
 def redact(text: str) -> str:
     text = _SENSITIVE_FIELD.sub(lambda m: f"{m.group(1)}=[redacted]", text)
+    text = _INTERNATIONAL.sub("[redacted]", text)
     return _DIGIT_RUN.sub("[redacted]", text)
 
 

@@ -38,6 +38,15 @@ def migrate() -> None:
 def run(host: str) -> int:
     """Migrate, start the three services, and stop them all on Ctrl-C or SIGTERM."""
     migrate()
+    stopping = False
+
+    def request_stop(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    # Installed before any child starts, so a Ctrl-C during start-up still stops them all.
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
     children: dict[str, subprocess.Popen] = {}
     for service in SERVICES:
         port = _settings(service).port
@@ -50,14 +59,6 @@ def run(host: str) -> int:
         )
         print(f"{service}: http://{host}:{port}", file=sys.stderr)
 
-    stopping = False
-
-    def request_stop(signum: int, _frame: object) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGINT, request_stop)
-    signal.signal(signal.SIGTERM, request_stop)
     exit_code = 0
     while not stopping:
         for service, child in children.items():

@@ -18,7 +18,8 @@ class RegistryModel(SQLModel):
 
 class Person(RegistryModel, table=True):
     """The person a case concerns. Names and date of birth are personal data: never
-    logged, never on the change feed, never shown to the ``authority`` role. No
+    logged, never shown to the ``authority`` role; names never leave the registry (the
+    date of birth goes to services on the change feed, for age-group summaries). No
     biometrics, no location: there is no column for them and there never will be."""
 
     __tablename__ = "people"

@@ -18,7 +18,9 @@ from pydantic import (
     PastDate,
     field_serializer,
     field_validator,
+    model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 Sex = Literal["female", "male", "other", "unknown"]
 Channel = Literal["sms", "voice", "in_person"]
@@ -45,7 +47,9 @@ NATIONALITIES = frozenset(phonenumbers.SUPPORTED_REGIONS) | {
 _ZONES = frozenset(available_timezones())
 _FREQUENCIES = {DAILY, WEEKLY, MONTHLY, YEARLY}
 _UNSUPPORTED_RRULE_PARTS = ("DTSTART", "BYHOUR", "BYMINUTE", "BYSECOND", "BYYEARDAY",
-                            "BYWEEKNO", "BYEASTER")
+                            "BYWEEKNO", "BYEASTER", "BYSETPOS")
+# The largest |n| in BYDAY=nXX that can occur, per frequency (none for DAILY/WEEKLY).
+_MAX_BYDAY_ORDINAL = {DAILY: 0, WEEKLY: 0, MONTHLY: 5, YEARLY: 53}
 
 
 def _phone(value: str) -> str:
@@ -67,11 +71,18 @@ def _nationality(value: str) -> str:
 
 def _timezone(value: str) -> str:
     try:
-        if value not in _ZONES:
+        # "localtime" and "Factory" are in the database but mean the host's zone.
+        if value not in _ZONES or ("/" not in value and value != "UTC"):
             raise ZoneInfoNotFoundError(value)
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError):
         raise ValueError("not an IANA time zone (for example Europe/London)") from None
+    return value
+
+
+def _plausible_birth(value: date) -> date:
+    if value < date(1900, 1, 1):
+        raise ValueError("must be after 1900-01-01")
     return value
 
 
@@ -98,6 +109,7 @@ Name = Annotated[str, Field(min_length=1, max_length=100)]
 Language = Annotated[str, Field(min_length=2, max_length=8, pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]+)?$")]
 Programme = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{1,63}$"), AfterValidator(_programme)]
 ReviewDate = Annotated[date, AfterValidator(_not_in_past)]
+BirthDate = Annotated[PastDate, AfterValidator(_plausible_birth)]
 Channels = Annotated[list[Channel], Field(min_length=1), AfterValidator(_unique)]
 Vulnerabilities = Annotated[list[Vulnerability], AfterValidator(_unique)]
 
@@ -111,17 +123,25 @@ def check_rrule(rule: str, starts_on: date, window_opens: time) -> str:
     dtstart = datetime.combine(starts_on, window_opens)
     try:
         parsed = rrulestr(rule, dtstart=dtstart)
-    except (ValueError, TypeError) as exc:
+    except Exception as exc:  # dateutil raises ValueError, TypeError, IndexError...
         raise ValueError(f"not an RFC 5545 RRULE: {exc}") from None
     if parsed._freq not in _FREQUENCIES:
         raise ValueError("reporting more often than daily is not supported")
-    # Impossible month/day pairs (30 February) make dateutil scan to year 9999.
+    # dateutil scans to the year 9999 for a rule that never occurs, on the event loop.
+    # The checks below rule out every such rule among the parts we accept, so the
+    # search for the first occurrence stays short.
+    max_ordinal = _MAX_BYDAY_ORDINAL[parsed._freq]
+    if any(abs(n) > max_ordinal for _, n in parsed._bynweekday or ()):
+        raise ValueError("BYDAY has an ordinal this frequency cannot reach")
     months = parsed._bymonth or tuple(range(1, 13))
-    if parsed._bymonthday and not any(
-        day <= _days_in_month(m) for m in months for day in parsed._bymonthday
-    ) and not parsed._bynmonthday:
+    monthdays = [*parsed._bymonthday, *parsed._bynmonthday]
+    if monthdays and not any(abs(d) <= _days_in_month(m) for m in months for d in monthdays):
         raise ValueError("never occurs")
-    if parsed.after(dtstart, inc=True) is None:
+    try:
+        first = parsed.after(dtstart, inc=True)
+    except Exception:
+        first = None
+    if first is None:
         raise ValueError("never occurs")
     return rule
 
@@ -134,20 +154,33 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class Patch(Strict):
+    """A partial update: absent means unchanged; null is refused (every field we hold
+    is required), so a typo'd null never silently does nothing."""
+
+    @model_validator(mode="after")
+    def _no_nulls(self) -> Patch:
+        nulls = [name for name in self.model_fields_set if getattr(self, name) is None]
+        if nulls:
+            raise PydanticCustomError("null", "{fields}: leave a field out to keep it; "
+                                      "null is not a value", {"fields": ", ".join(sorted(nulls))})
+        return self
+
+
 class PersonIn(Strict):
     given_name: Name
     family_name: Name
-    date_of_birth: PastDate
+    date_of_birth: BirthDate
     sex: Sex
     nationality: Nationality
     preferred_language: Language
     phone: Phone
 
 
-class PersonPatch(Strict):
+class PersonPatch(Patch):
     given_name: Name | None = None
     family_name: Name | None = None
-    date_of_birth: PastDate | None = None
+    date_of_birth: BirthDate | None = None
     sex: Sex | None = None
     nationality: Nationality | None = None
     preferred_language: Language | None = None
@@ -179,7 +212,7 @@ class ReportingIn(Strict):
         return value
 
 
-class ReportingPatch(Strict):
+class ReportingPatch(Patch):
     """Any subset of the reporting requirement; merged and re-validated as a whole."""
 
     channels: Channels | None = None
@@ -201,7 +234,7 @@ class CaseCreate(Strict):
     caseworker: str | None = Field(default=None, min_length=1, max_length=128)
 
 
-class CasePatch(Strict):
+class CasePatch(Patch):
     person: PersonPatch | None = None
     programme: Programme | None = None
     vulnerabilities: Vulnerabilities | None = None

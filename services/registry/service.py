@@ -89,8 +89,10 @@ async def create_case(
     return case
 
 
-async def get_case(session: AsyncSession, *, case_id: uuid.UUID) -> Case:
-    case = await session.get(Case, case_id)
+async def get_case(session: AsyncSession, *, case_id: uuid.UUID, for_update: bool = False) -> Case:
+    # for_update: writers queue on the row, so a write without If-Match never loses a
+    # race it did not ask to detect (412 is only for a stale If-Match).
+    case = await session.get(Case, case_id, with_for_update=for_update or None)
     if case is None:
         raise NotFound("No case with this id.")
     return case
@@ -158,8 +160,9 @@ async def update_case(
     session: AsyncSession, *, case_id: uuid.UUID, patch: CasePatch, actor: Principal,
     if_match: int | None, vault: PhoneVault, languages: tuple[str, ...],
 ) -> Case:
-    """Apply a partial update. The reporting requirement is merged, then validated whole."""
-    case = await get_case(session, case_id=case_id)
+    """Apply a partial update. The reporting requirement is merged, then validated whole.
+    A patch that changes nothing keeps the version and publishes nothing."""
+    case = await get_case(session, case_id=case_id, for_update=True)
     if case.status == "closed":
         raise Conflict("A closed case cannot be changed.")
     changes = patch.model_dump(exclude_unset=True)
@@ -179,6 +182,10 @@ async def update_case(
             raise ValidationFailed("Invalid input: reporting", errors=errors) from None
     if patch.person is not None:
         _check_language(patch.person.preferred_language, languages)
+    if not changes:
+        if if_match is not None and if_match != case.version:
+            raise PreconditionFailed("The case changed since you read it.")
+        return case
 
     await _claim_version(session, case, if_match)
     for field in ("programme", "vulnerabilities", "review_due", "caseworker"):
@@ -205,7 +212,7 @@ async def transition_case(
     actor: Principal, if_match: int | None, vault: PhoneVault,
 ) -> Case:
     """Move a case along its lifecycle; an illegal move is a 409 and changes nothing."""
-    case = await get_case(session, case_id=case_id)
+    case = await get_case(session, case_id=case_id, for_update=True)
     if to not in TRANSITIONS[case.status]:
         allowed = ", ".join(sorted(TRANSITIONS[case.status])) or "none (closed is final)"
         raise Conflict(f"A case that is {case.status} cannot become {to}. Allowed: {allowed}.")

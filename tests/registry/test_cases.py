@@ -160,3 +160,21 @@ async def test_the_raw_row_holds_no_plaintext_phone(registry, registry_app):
         assert form not in stored
     assert row["phone_hash"] == registry_app.state.vault.lookup_hash("+447911123456")
     assert registry_app.state.vault.decrypt(row["phone_encrypted"]) == "+447911123456"
+
+
+async def test_patch_refuses_null_and_an_empty_patch_changes_nothing(registry):
+    case = await create(registry)
+    url = f"/v1/cases/{case['id']}"
+    refused = await registry.patch(url, json={"person": {"given_name": None}},
+                                   headers=CASEWORKER)
+    assert refused.status_code == 422
+    assert "given_name" in refused.text
+    same = await registry.patch(url, json={}, headers=CASEWORKER | {"If-Match": '"1"'})
+    assert same.status_code == 200
+    assert same.json()["version"] == 1
+
+
+async def test_a_feed_cursor_out_of_range_is_422(registry):
+    response = await registry.get("/v1/changes", params={"after": "99999999999999999999999-1"},
+                                  headers=auth("service"))
+    assert response.status_code == 422

@@ -48,6 +48,12 @@ BAD = [
     ({"reporting__starts_on": "soon"}, "reporting.starts_on"),
     ({"review_due": YESTERDAY}, "review_due"),
     ({"review_due": DELETE}, "review_due"),
+    ({"person__date_of_birth": "1800-01-01"}, "person.date_of_birth"),
+    ({"reporting__timezone": "localtime"}, "reporting.timezone"),
+    ({"reporting__rrule": "FREQ=YEARLY;BYDAY=+60MO"}, "reporting.rrule"),
+    ({"reporting__rrule": "FREQ=DAILY;BYSETPOS=2"}, "reporting.rrule"),
+    ({"reporting__rrule": "FREQ=DAILY;BYMONTHDAY=-32"}, "reporting.rrule"),
+    ({"reporting__rrule": "FREQ=MONTHLY;BYMONTH=2;BYMONTHDAY=-30"}, "reporting.rrule"),
 ]
 
 
