@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Callable
 from datetime import timedelta
 
 import httpx
@@ -72,7 +71,6 @@ class ServiceTokenAuth(httpx.Auth):
 def make_client(
     base_url: str, *, timeout: float = 5.0, attempts: int = 3, auth: httpx.Auth | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
-    event_hooks: dict[str, list[Callable]] | None = None,
 ) -> httpx.AsyncClient:
     """An AsyncClient for calling another Waymark service. Create it in a lifespan."""
     return httpx.AsyncClient(
@@ -80,6 +78,5 @@ def make_client(
         timeout=httpx.Timeout(timeout, connect=min(timeout, 2.0)),
         transport=RetryTransport(transport, attempts=attempts),
         auth=auth,
-        event_hooks=event_hooks or {},
         headers={"User-Agent": "waymark"},
     )

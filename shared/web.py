@@ -3,12 +3,17 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shared.db import database_ready
+from shared.config import ServiceSettings
+from shared.db import database_ready, make_engine, make_sessionmaker
 from shared.errors import PayloadTooLarge, install_error_handler, problem_response
+from shared.logging import configure_logging
 
 
 class BodySizeLimit:
@@ -77,3 +82,17 @@ def install_common(app: FastAPI, *, max_body_bytes: int) -> None:
     install_error_handler(app)
     app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
     app.include_router(health_router)
+
+
+@asynccontextmanager
+async def service_lifespan(app: FastAPI, settings: ServiceSettings) -> AsyncIterator[None]:
+    """What every service opens at start-up and closes at shutdown: logging, the start-up
+    warnings, the database engine and its sessionmaker (on ``app.state``)."""
+    configure_logging(settings.service_name, settings.log_level)
+    settings.warn_if_insecure()
+    app.state.engine = make_engine(settings.database_url)
+    app.state.sessionmaker = make_sessionmaker(app.state.engine)
+    try:
+        yield
+    finally:
+        await app.state.engine.dispose()

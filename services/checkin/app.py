@@ -13,10 +13,8 @@ from checkin.config import CheckinSettings
 from checkin.models import ChangeEvent, FeedCursor
 from checkin.service import apply_registry_change
 from shared.changefeed import FeedConsumer, changes_router
-from shared.db import make_engine, make_sessionmaker
 from shared.http import ServiceTokenAuth, make_client
-from shared.logging import configure_logging
-from shared.web import install_common
+from shared.web import install_common, service_lifespan
 
 
 def create_app(settings: CheckinSettings | None = None) -> FastAPI:
@@ -24,37 +22,40 @@ def create_app(settings: CheckinSettings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        configure_logging(settings.service_name, settings.log_level)
-        settings.warn_if_insecure()
-        app.state.engine = make_engine(settings.database_url)
-        app.state.sessionmaker = make_sessionmaker(app.state.engine)
-        app.state.registry_client = make_client(
-            settings.registry_url, timeout=settings.http_timeout_seconds,
-            auth=ServiceTokenAuth(secret=settings.auth_secret, sub="checkin"),
-        )
-        app.state.registry_feed = FeedConsumer(
-            feed="registry", client=app.state.registry_client,
-            sessionmaker=app.state.sessionmaker, cursor_table=FeedCursor,
-            apply=apply_registry_change,
-        )
-        scheduler = app.state.scheduler = AsyncIOScheduler(timezone="UTC")
-        if settings.feed_poll_seconds > 0:
-            # A ticker only: the work and its progress live in the database.
-            scheduler.add_job(
-                app.state.registry_feed.tick, "interval", seconds=settings.feed_poll_seconds,
-                id="registry-feed", max_instances=1, coalesce=True, misfire_grace_time=30,
-            )
-            scheduler.start()
-        try:
-            yield
-        finally:
-            if scheduler.running:
-                scheduler.shutdown(wait=False)
-            await app.state.registry_client.aclose()
-            await app.state.engine.dispose()
+        async with service_lifespan(app, settings):
+            async with _registry_feed(app, settings):
+                yield
 
     app = FastAPI(title="Waymark checkin", version="1", lifespan=lifespan)
     app.state.settings = settings
     install_common(app, max_body_bytes=settings.max_body_bytes)
     app.include_router(changes_router(ChangeEvent))
     return app
+
+
+@asynccontextmanager
+async def _registry_feed(app: FastAPI, settings: CheckinSettings) -> AsyncIterator[None]:
+    """The registry's feed client, its consumer and the scheduler that ticks it."""
+    app.state.registry_client = make_client(
+        settings.registry_url, timeout=settings.http_timeout_seconds,
+        auth=ServiceTokenAuth(secret=settings.auth_secret, sub="checkin"),
+    )
+    app.state.registry_feed = FeedConsumer(
+        feed="registry", client=app.state.registry_client,
+        sessionmaker=app.state.sessionmaker, cursor_table=FeedCursor,
+        apply=apply_registry_change,
+    )
+    scheduler = app.state.scheduler = AsyncIOScheduler(timezone="UTC")
+    if settings.feed_poll_seconds > 0:
+        # A ticker only: the work and its progress live in the database.
+        scheduler.add_job(
+            app.state.registry_feed.tick, "interval", seconds=settings.feed_poll_seconds,
+            id="registry-feed", max_instances=1, coalesce=True, misfire_grace_time=30,
+        )
+        scheduler.start()
+    try:
+        yield
+    finally:
+        if scheduler.running:
+            scheduler.shutdown(wait=False)
+        await app.state.registry_client.aclose()

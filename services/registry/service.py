@@ -85,7 +85,7 @@ async def create_case(
     await session.flush()
     session.add(CaseStatusChange(case_id=case.id, to_status="active", reason="case opened",
                                  actor=actor.sub))
-    await _publish(session, case, "case.created", vault)
+    await _publish(session, case, "case.created")
     return case
 
 
@@ -203,13 +203,13 @@ async def update_case(
         for field, value in reporting.model_dump().items():
             setattr(case.reporting, field, value)
     await session.flush()
-    await _publish(session, case, "case.updated", vault)
+    await _publish(session, case, "case.updated")
     return case
 
 
 async def transition_case(
     session: AsyncSession, *, case_id: uuid.UUID, to: str, reason: str, outcome: str | None,
-    actor: Principal, if_match: int | None, vault: PhoneVault,
+    actor: Principal, if_match: int | None,
 ) -> Case:
     """Move a case along its lifecycle; an illegal move is a 409 and changes nothing."""
     case = await get_case(session, case_id=case_id, for_update=True)
@@ -229,7 +229,7 @@ async def transition_case(
     elif to == "active":
         case.outcome = None
     await session.flush()
-    await _publish(session, case, "case.status_changed", vault)
+    await _publish(session, case, "case.status_changed")
     return case
 
 
@@ -281,6 +281,6 @@ def feed_snapshot(case: Case) -> dict[str, Any]:
     }
 
 
-async def _publish(session: AsyncSession, case: Case, event_type: str, vault: PhoneVault) -> None:
+async def _publish(session: AsyncSession, case: Case, event_type: str) -> None:
     await publish(session, ChangeEvent, type=event_type, subject_id=str(case.id),
                   data=feed_snapshot(case))

@@ -78,7 +78,7 @@ async def transition_case(
 ) -> CaseRead:
     case = await service.transition_case(
         session, case_id=case_id, to=body.to, reason=body.reason, outcome=body.outcome,
-        actor=actor, if_match=if_match, vault=vault,
+        actor=actor, if_match=if_match,
     )
     response.headers["ETag"] = etag(case.version)
     return service.case_read(case, vault)
