@@ -5,14 +5,21 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
+from functools import partial
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from fastapi import FastAPI
+from twilio.request_validator import RequestValidator
 
+from checkin import jobs
+from checkin.api import cases, checkins, follow_ups, outages, twilio
 from checkin.config import CheckinSettings
 from checkin.models import ChangeEvent, FeedCursor
 from checkin.service import apply_registry_change
+from checkin.texts import languages
 from shared.changefeed import FeedConsumer, changes_router
+from shared.crypto import PhoneVault
 from shared.http import ServiceTokenAuth, make_client
 from shared.web import install_common, service_lifespan
 
@@ -22,20 +29,25 @@ def create_app(settings: CheckinSettings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with service_lifespan(app, settings):
-            async with _registry_feed(app, settings):
-                yield
+        languages()  # a broken translation fails the start, not a person's check-in
+        app.state.vault = PhoneVault(keys=settings.phone_keys, hash_key=settings.phone_hash_key)
+        app.state.twilio_validator = RequestValidator(settings.twilio_auth_token)
+        async with service_lifespan(app, settings), _background(app, settings):
+            yield
 
     app = FastAPI(title="Waymark checkin", version="1", lifespan=lifespan)
     app.state.settings = settings
     install_common(app, max_body_bytes=settings.max_body_bytes)
+    for module in (cases, checkins, follow_ups, outages, twilio):
+        app.include_router(module.router)
     app.include_router(changes_router(ChangeEvent))
     return app
 
 
 @asynccontextmanager
-async def _registry_feed(app: FastAPI, settings: CheckinSettings) -> AsyncIterator[None]:
-    """The registry's feed client, its consumer and the scheduler that ticks it."""
+async def _background(app: FastAPI, settings: CheckinSettings) -> AsyncIterator[None]:
+    """The registry's feed consumer and the scheduler that ticks it and the jobs."""
+    horizon = timedelta(days=settings.schedule_horizon_days)
     app.state.registry_client = make_client(
         settings.registry_url, timeout=settings.http_timeout_seconds,
         auth=ServiceTokenAuth(secret=settings.auth_secret, sub="checkin"),
@@ -43,15 +55,22 @@ async def _registry_feed(app: FastAPI, settings: CheckinSettings) -> AsyncIterat
     app.state.registry_feed = FeedConsumer(
         feed="registry", client=app.state.registry_client,
         sessionmaker=app.state.sessionmaker, cursor_table=FeedCursor,
-        apply=apply_registry_change,
+        apply=partial(apply_registry_change, horizon_days=settings.schedule_horizon_days),
     )
+    app.state.run_jobs = partial(jobs.tick, app.state.sessionmaker, horizon=horizon)
     scheduler = app.state.scheduler = AsyncIOScheduler(timezone="UTC")
+    # A ticker only: the work and its progress live in the database.
     if settings.feed_poll_seconds > 0:
-        # A ticker only: the work and its progress live in the database.
         scheduler.add_job(
             app.state.registry_feed.tick, "interval", seconds=settings.feed_poll_seconds,
             id="registry-feed", max_instances=1, coalesce=True, misfire_grace_time=30,
         )
+    if settings.jobs_seconds > 0:
+        scheduler.add_job(
+            app.state.run_jobs, "interval", seconds=settings.jobs_seconds, id="checkin-jobs",
+            max_instances=1, coalesce=True, misfire_grace_time=300,
+        )
+    if scheduler.get_jobs():
         scheduler.start()
     try:
         yield

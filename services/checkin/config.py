@@ -1,8 +1,10 @@
 from __future__ import annotations
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, model_validator
 
 from shared.config import ServiceSettings
+
+DEV_PIN_KEY = "dev-only-pin-key-change-me"
 
 
 class CheckinSettings(ServiceSettings):
@@ -17,3 +19,20 @@ class CheckinSettings(ServiceSettings):
     # How often the registry's change feed is polled; 0 turns the scheduler off (tests
     # drive the consumer themselves).
     feed_poll_seconds: float = Field(2.0, validation_alias="WAYMARK_CHECKIN_FEED_POLL_SECONDS")
+    # The key PINs are hashed with (HMAC-SHA256); never stored in the database.
+    pin_key: str = Field(DEV_PIN_KEY, validation_alias="WAYMARK_PIN_KEY")
+    pin_max_failures: int = 5
+    pin_failure_window_minutes: int = 15
+    pin_lock_minutes: int = 15
+    # How far ahead expected check-ins are materialised, and how often the scheduled
+    # jobs (extend the horizon, decide missed check-ins) run; 0 turns them off.
+    schedule_horizon_days: int = Field(56, ge=7, le=366)
+    jobs_seconds: float = Field(60.0, validation_alias="WAYMARK_CHECKIN_JOBS_SECONDS")
+    # Attendance summaries withhold any count under this.
+    suppression_threshold: int = Field(5, ge=1)
+
+    @model_validator(mode="after")
+    def check_pin_key(self) -> CheckinSettings:
+        if self.env == "production" and self.pin_key == DEV_PIN_KEY:
+            raise ValueError("production needs a real WAYMARK_PIN_KEY")
+        return self

@@ -45,6 +45,9 @@ class CaseCopy(CheckinModel, table=True):
     grace_hours: int
     timezone: str = Field(max_length=64)
     starts_on: date
+    # The requirement the schedule was materialised from, and how far ahead it reaches.
+    planned_rule: str | None = Field(default=None, max_length=700)
+    planned_until: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
@@ -55,3 +58,149 @@ class FeedCursor(FeedCursorBase, CheckinModel, table=True):
 class ChangeEvent(ChangeEventBase, CheckinModel, table=True):
     __tablename__ = "change_events"
     __table_args__ = (event_order_index(),)
+
+
+class Pin(CheckinModel, table=True):
+    """A case's keypad PIN, stored only as HMAC-SHA256(server key, salt ‖ case ‖ PIN).
+
+    Why a keyed hash and not bcrypt or argon2: a 6-digit PIN has a million values, so
+    any hash slow enough to hurt an offline attacker (100 ms) still falls in about a
+    day per case, while capping check-ins at a few dozen a second. The protection is
+    the key (``WAYMARK_PIN_KEY``), which never lives in the database: without it a
+    stolen table is useless, and with the online lockout guessing is hopeless. The
+    per-case salt keeps equal PINs from looking equal."""
+
+    __tablename__ = "pins"
+
+    case_id: uuid.UUID = Field(primary_key=True)
+    salt: str = Field(max_length=32)
+    hash: str = Field(max_length=64)
+    issued_at: datetime = Field(sa_type=UTCDateTime)
+    issued_by: str = Field(max_length=128)
+    # Telephone and SMS check-in are refused until then (five wrong PINs).
+    locked_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class PinFailure(CheckinModel, table=True):
+    """One wrong PIN: five inside 15 minutes lock the case's remote check-in."""
+
+    __tablename__ = "pin_failures"
+    __table_args__ = (sa.Index("ix_pin_failures_case_id_at", "case_id", "at"),)
+
+    id: int | None = Field(
+        default=None, primary_key=True, sa_type=sa.BigInteger().with_variant(sa.Integer, "sqlite"))
+    case_id: uuid.UUID
+    channel: str = Field(max_length=16)
+    at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class ExpectedCheckin(CheckinModel, table=True):
+    """One window in which a person is expected to report, materialised from the
+    reporting requirement in their time zone. Times are UTC; the window runs from
+    ``opens_at`` to ``closes_at`` (on time), then to ``grace_ends_at`` (late), both ends
+    included."""
+
+    __tablename__ = "expected_checkins"
+    __table_args__ = (
+        sa.UniqueConstraint("case_id", "opens_at", name="uq_expected_checkins_case_id_opens_at"),
+        sa.Index("ix_expected_checkins_status_grace_ends_at", "status", "grace_ends_at"),
+    )
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    case_id: uuid.UUID = Field(index=True)
+    opens_at: datetime = Field(sa_type=UTCDateTime, index=True)
+    closes_at: datetime = Field(sa_type=UTCDateTime)
+    grace_ends_at: datetime = Field(sa_type=UTCDateTime)
+    # pending, on_time, late, missed or excused.
+    status: str = Field(default="pending", max_length=16)
+    checkin_id: uuid.UUID | None = Field(default=None)
+    decided_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    excusal_reason: str | None = Field(default=None, max_length=500)
+    excused_by: str | None = Field(default=None, max_length=128)
+    outage_id: uuid.UUID | None = Field(default=None)
+    # The last reminder's delivery status, as the notifications service reports it.
+    reminder_status: str | None = Field(default=None, max_length=16)
+
+
+class Checkin(CheckinModel, table=True):
+    """A report that reached us: by SMS, keypad call or in person. One that fits no
+    open window is kept as an unscheduled contact (``expected_checkin_id`` empty)."""
+
+    __tablename__ = "checkins"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    case_id: uuid.UUID = Field(index=True)
+    channel: str = Field(max_length=16)
+    received_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    expected_checkin_id: uuid.UUID | None = Field(default=None, index=True)
+    # on_time, late or unscheduled.
+    timing: str = Field(max_length=16)
+    reporting_centre: str | None = Field(default=None, max_length=120)
+    identity_confirmed_by: str | None = Field(default=None, max_length=32)
+    recorded_by: str | None = Field(default=None, max_length=128)
+
+
+class Reply(CheckinModel, table=True):
+    """The answer given to a webhook or idempotent request, by its key (``sms:<MessageSid>``,
+    ``voice:<CallSid>:<step>``, ``in_person:<Idempotency-Key>``): a retry gets the same
+    answer and records nothing twice."""
+
+    __tablename__ = "replies"
+
+    key: str = Field(primary_key=True, max_length=200)
+    status_code: int = Field(default=200)
+    media_type: str = Field(default="application/xml", max_length=64)
+    body: str = Field(default="", sa_type=sa.Text)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
+
+
+class VoiceCall(CheckinModel, table=True):
+    """What a keypad call has established so far (its language; the case, once the
+    caller is identified), so nothing about the caller travels in URLs."""
+
+    __tablename__ = "voice_calls"
+
+    call_sid: str = Field(primary_key=True, max_length=64)
+    language: str | None = Field(default=None, max_length=8)
+    case_id: uuid.UUID | None = Field(default=None)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
+
+
+class Outage(CheckinModel, table=True):
+    """A service outage a supervisor declared: check-ins missed during it are excused."""
+
+    __tablename__ = "outages"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    # sms, voice, in_person, or all.
+    channel: str = Field(max_length=16)
+    starts_at: datetime = Field(sa_type=UTCDateTime)
+    ends_at: datetime = Field(sa_type=UTCDateTime)
+    reason: str = Field(max_length=500)
+    declared_by: str = Field(max_length=128)
+    declared_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class FollowUp(CheckinModel, table=True):
+    """Something a caseworker should look at, never a sanction: a missed check-in or a
+    PIN lock. Vulnerability flags are copied from the case when it opens."""
+
+    __tablename__ = "follow_ups"
+    __table_args__ = (sa.Index("ix_follow_ups_assigned_to_status", "assigned_to", "status"),)
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    case_id: uuid.UUID = Field(index=True)
+    # missed_checkin or pin_locked.
+    kind: str = Field(max_length=32)
+    # open, acknowledged or closed.
+    status: str = Field(default="open", max_length=16)
+    assigned_to: str = Field(max_length=128)
+    expected_checkin_id: uuid.UUID | None = Field(default=None)
+    vulnerabilities: list[str] = Field(default_factory=list, sa_type=sa.JSON)
+    detail: str = Field(default="", max_length=500)
+    opened_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    acknowledged_by: str | None = Field(default=None, max_length=128)
+    acknowledged_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    closed_by: str | None = Field(default=None, max_length=128)
+    closed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    note: str | None = Field(default=None, max_length=2000)

@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Header, Response, status
+from fastapi.responses import JSONResponse
+
+from checkin import service
+from checkin.api.deps import Caseworker, Officer
+from checkin.schemas import CheckinRead, ExcusalIn, ExpectedCheckinRead, InPersonCheckin
+from shared.db import SessionDep, utcnow
+from shared.errors import Conflict, NotFound
+
+router = APIRouter(tags=["check-ins"])
+
+
+@router.post("/v1/checkins", status_code=status.HTTP_201_CREATED, response_model=CheckinRead,
+             responses={200: {"description": "The same check-in, already recorded"}})
+async def check_in_person(
+    body: InPersonCheckin, session: SessionDep, officer: Officer, response: Response,
+    idempotency_key: Annotated[str | None, Header(max_length=100)] = None,
+) -> CheckinRead | Response:
+    """Record an in-person check-in; the time is the server's. Sending it again (the same
+    ``Idempotency-Key``, or the same case within a minute) records nothing new."""
+    key = f"in_person:{officer.sub}:{idempotency_key}" if idempotency_key else None
+    if key and (stored := await service.claim_reply(session, key=key)) is not None:
+        return Response(stored.body, status_code=stored.status_code, media_type=stored.media_type)
+    if body.case_id is not None:
+        case = await service.get_case(session, case_id=body.case_id, for_update=True,
+                                      missing_ok=True)
+    else:
+        case = await service.case_by_reference(session, reference=body.reference or "",
+                                               for_update=True)
+    if case is None:
+        raise NotFound("No such case.")
+    if case.status != "active":
+        raise Conflict(f"The case is {case.status}: no check-in is expected.")
+    recorded = await service.record_checkin(
+        session, case=case, channel="in_person", now=utcnow(),
+        reporting_centre=body.reporting_centre, identity_confirmed_by=body.identity_confirmed_by,
+        recorded_by=officer.sub)
+    read = CheckinRead.of(recorded.checkin)
+    code = status.HTTP_200_OK if recorded.duplicate else status.HTTP_201_CREATED
+    if key:
+        await service.store_reply(session, key=key, body=read.model_dump_json(), status_code=code,
+                                  media_type="application/json")
+    return JSONResponse(read.model_dump(mode="json"), status_code=code)
+
+
+@router.post("/v1/expected-checkins/{expected_id}/excusal", response_model=ExpectedCheckinRead)
+async def excuse(expected_id: uuid.UUID, body: ExcusalIn, session: SessionDep,
+                 actor: Caseworker) -> ExpectedCheckinRead:
+    """Excuse a pending or missed check-in, with a reason (409 if the person attended)."""
+    expected = await service.excuse(session, expected_id=expected_id, reason=body.reason,
+                                    actor=actor.sub)
+    case = await service.get_case(session, case_id=expected.case_id)
+    return ExpectedCheckinRead.of(expected, ZoneInfo(case.timezone), None)  # type: ignore[union-attr]

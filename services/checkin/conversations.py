@@ -1,0 +1,261 @@
+"""What a person texting or phoning in is told, step by step, as TwiML.
+
+Identity on the phone is the registered number and the PIN (or, from another phone,
+the keypad case number and the PIN). Voice is keypad only: ``<Gather input="dtmf">``,
+never speech, never a recording. Every text comes from ``checkin.texts`` in the
+person's language.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from twilio.twiml.messaging_response import MessagingResponse
+from twilio.twiml.voice_response import Gather, VoiceResponse
+
+from checkin import service
+from checkin.models import CaseCopy
+from checkin.service import PinPolicy
+from checkin.texts import Language, language, languages
+
+# Arabic-Indic and Persian (Extended Arabic-Indic) digits, as phones in those scripts send them.
+_DIGITS = str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹", "01234567890123456789")
+# Twilio's own opt-out and opt-in keywords (it also acts on them itself).
+OPT_OUT = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "ARRET"})
+OPT_IN = frozenset({"START", "YES", "UNSTOP"})
+HELP = frozenset({"HELP", "INFO", "AIDE", "AYUDA", "مساعدة"})
+STATUS = frozenset({"NEXT", "STATUS", "PROCHAIN", "SIGUIENTE", "التالي"})
+# An optional word (CHECKIN, PIN, any script), then the digits, spaces allowed.
+_PIN = re.compile(r"(?:[^\W\d_]+[\s:#.,-]*)?([0-9][0-9\s.-]*)")
+
+PIN_DIGITS = 6
+GATHER_TIMEOUT = 8  # seconds of silence before Twilio moves on
+MAX_REPEATS = 2  # re-prompts after a timeout, then a goodbye
+MAX_REFERENCE_TRIES = 3
+
+
+def parse_sms(body: str) -> tuple[str, str | None]:
+    """``(command, pin)``: command is stop, start, help, status, pin or unknown."""
+    text = unicodedata.normalize("NFKC", body).translate(_DIGITS).strip()
+    word = text.upper().strip(" .!?")
+    word = "ARRET" if word == "ARRÊT" else word
+    if word in OPT_OUT:
+        return "stop", None
+    if word in OPT_IN:
+        return "start", None
+    if word in HELP:
+        return "help", None
+    if word in STATUS:
+        return "status", None
+    match = _PIN.fullmatch(text)
+    if match:
+        digits = re.sub(r"[^0-9]", "", match.group(1))
+        if len(digits) == PIN_DIGITS:
+            return "pin", digits
+    return "unknown", None
+
+
+def _local(case: CaseCopy, moment: datetime) -> datetime:
+    return moment.astimezone(ZoneInfo(case.timezone))
+
+
+async def _next_text(session: AsyncSession, case: CaseCopy, lang: Language, now: datetime,
+                     *, include_open: bool = False) -> str:
+    upcoming = await service.next_expected(session, case_id=case.case_id, now=now,
+                                           include_open=include_open)
+    if upcoming is None:
+        return lang.say("next_none")
+    return lang.window(_local(case, upcoming.opens_at), _local(case, upcoming.closes_at))
+
+
+async def _checked_in(session: AsyncSession, case: CaseCopy, lang: Language, channel: str,
+                      now: datetime) -> str:
+    """Record the check-in; the key of the text to answer with and its values."""
+    recorded = await service.record_checkin(session, case=case, channel=channel, now=now)
+    if recorded.expected is not None:
+        key = recorded.checkin.timing  # on_time or late
+    else:
+        key = "already" if recorded.already else "nothing_due"
+    return lang.say(f"{'sms' if channel == 'sms' else 'voice'}_{key}",
+                    next=await _next_text(session, case, lang, now))
+
+
+# --- SMS ----------------------------------------------------------------------------
+
+
+def _message(text: str | None) -> str:
+    response = MessagingResponse()
+    if text:
+        response.message(text)
+    return str(response)
+
+
+async def sms_reply(session: AsyncSession, *, phone_hash: str, body: str, policy: PinPolicy,
+                    now: datetime) -> str:
+    """Handle one inbound SMS and return the TwiML answer."""
+    command, pin = parse_sms(body)
+    cases = await service.cases_by_phone(session, phone_hash=phone_hash)
+    if command in ("stop", "start"):
+        # Twilio answers STOP and START itself; we only record them.
+        await service.record_opt_out(session, phone_hash=phone_hash, cases=cases,
+                                     opted_out=command == "stop")
+        return _message(None)
+    if not cases:
+        return _message(language(None).say("sms_unknown"))
+    active = [c for c in cases if c.status == "active"]
+    lang = language((active or cases)[0].language)
+    if command == "help":
+        return _message(lang.say("sms_help"))
+    if not active:
+        return _message(lang.say("sms_inactive"))
+    if command == "status":
+        case = active[0]
+        last = await service.last_checkin(session, case_id=case.case_id)
+        return _message(lang.say(
+            "sms_status", next=await _next_text(session, case, lang, now, include_open=True),
+            last=lang.when(_local(case, last.received_at)) if last else lang.say("last_none")))
+    if command != "pin" or pin is None:
+        return _message(lang.say("sms_not_understood"))
+    result = await service.check_pin(session, cases=active, pin=pin, channel="sms",
+                                     policy=policy, now=now)
+    if result.case is not None:
+        case_lang = language(result.case.language)
+        return _message(await _checked_in(session, result.case, case_lang, "sms", now))
+    if result.no_pin:
+        return _message(lang.say("sms_no_pin"))
+    if result.locked:
+        return _message(lang.say("sms_locked", minutes=int(policy.lock.total_seconds() // 60)))
+    return _message(lang.say("sms_wrong_pin", tries=result.tries_left))
+
+
+# --- voice --------------------------------------------------------------------------
+
+VOICE = "/v1/twilio/voice"
+
+
+def _say(node: VoiceResponse | Gather, lang: Language, text: str) -> None:
+    node.say(text, voice=lang.voice, language=lang.voice_language)
+
+
+def _gather(response: VoiceResponse, *, action: str, digits: int, finish_on_key: str = "#",
+            ) -> Gather:
+    return response.gather(input="dtmf", num_digits=digits, action=action, method="POST",
+                           timeout=GATHER_TIMEOUT, finish_on_key=finish_on_key,
+                           action_on_empty_result=False)
+
+
+def _goodbye(lang: Language, text: str) -> str:
+    response = VoiceResponse()
+    _say(response, lang, text)
+    response.hangup()
+    return str(response)
+
+
+def prompt(step: str, lang: Language | None, *, attempt: int = 1, repeat: int = 0,
+           preface: str | None = None) -> str:
+    """Ask for the step's keys; silence leads to ``/prompt``, which asks again."""
+    response = VoiceResponse()
+    if step == "language":
+        gather = _gather(response, action=f"{VOICE}/language", digits=1, finish_on_key="")
+        for digit, choice in enumerate(languages().values(), start=1):
+            _say(gather, choice, choice.say("voice_choose_language", digit=digit))
+    else:
+        assert lang is not None
+        if step == "reference":
+            gather = _gather(response, action=f"{VOICE}/reference?attempt={attempt}", digits=10)
+            texts = [preface, lang.say("voice_enter_reference")]
+        else:
+            gather = _gather(response, action=f"{VOICE}/pin?attempt={attempt}", digits=PIN_DIGITS)
+            texts = [preface, lang.say("voice_enter_pin")]
+        for text in texts:
+            if text:
+                _say(gather, lang, text)
+    response.redirect(f"{VOICE}/prompt?step={step}&attempt={attempt}&repeat={repeat + 1}",
+                      method="POST")
+    return str(response)
+
+
+async def voice_start(session: AsyncSession, *, call_sid: str, phone_hash: str | None) -> str:
+    """A call arrives: a registered caller is asked for the PIN in their language; an
+    unknown one chooses a language first."""
+    call = await service.voice_call(session, call_sid=call_sid)
+    cases = await service.cases_by_phone(session, phone_hash=phone_hash) if phone_hash else []
+    if not cases:
+        return prompt("language", None)
+    active = [c for c in cases if c.status == "active"]
+    call.language = (active or cases)[0].language
+    lang = language(call.language)
+    if not active:
+        return _goodbye(lang, lang.say("voice_inactive"))
+    return prompt("pin", lang)
+
+
+async def voice_timeout(session: AsyncSession, *, call_sid: str, step: str, attempt: int,
+                        repeat: int) -> str:
+    """No keys were pressed: ask again, twice, then say goodbye and how to try again."""
+    call = await service.voice_call(session, call_sid=call_sid)
+    lang = language(call.language)
+    if repeat > MAX_REPEATS:
+        return _goodbye(lang, lang.say("voice_goodbye_timeout"))
+    if step not in ("language", "reference", "pin"):
+        step = "language"
+    return prompt(step, None if step == "language" else lang, attempt=attempt, repeat=repeat,
+                  preface=lang.say("voice_no_input"))
+
+
+async def voice_language(session: AsyncSession, *, call_sid: str, digits: str) -> str:
+    call = await service.voice_call(session, call_sid=call_sid)
+    choices = list(languages())
+    if not (digits.isdigit() and 1 <= int(digits) <= len(choices)):
+        return prompt("language", None)
+    call.language = choices[int(digits) - 1]
+    return prompt("reference", language(call.language))
+
+
+async def voice_reference(session: AsyncSession, *, call_sid: str, digits: str,
+                          attempt: int) -> str:
+    call = await service.voice_call(session, call_sid=call_sid)
+    lang = language(call.language)
+    case = await service.case_by_reference(session, reference=digits) if digits.isdigit() else None
+    if case is None:
+        if attempt >= MAX_REFERENCE_TRIES:
+            return _goodbye(lang, lang.say("voice_reference_unknown") + " "
+                            + lang.say("voice_goodbye_timeout"))
+        return prompt("reference", lang, attempt=attempt + 1,
+                      preface=lang.say("voice_reference_unknown"))
+    call.case_id = case.case_id
+    if case.status != "active":
+        return _goodbye(lang, lang.say("voice_inactive"))
+    return prompt("pin", lang)
+
+
+async def voice_pin(session: AsyncSession, *, call_sid: str, phone_hash: str | None,
+                    digits: str, attempt: int, policy: PinPolicy, now: datetime) -> str:
+    call = await service.voice_call(session, call_sid=call_sid)
+    if call.case_id is not None:
+        found = await service.get_case(session, case_id=call.case_id, for_update=True,
+                                       missing_ok=True)
+        cases = [found] if found else []
+    elif phone_hash:
+        cases = await service.cases_by_phone(session, phone_hash=phone_hash)
+    else:
+        cases = []
+    active = [c for c in cases if c.status == "active"]
+    lang = language(call.language or (active[0].language if active else None))
+    if not active:
+        return _goodbye(lang, lang.say("voice_inactive"))
+    result = await service.check_pin(session, cases=active, pin=digits, channel="voice",
+                                     policy=policy, now=now)
+    if result.case is not None:
+        return _goodbye(lang, await _checked_in(session, result.case, lang, "voice", now))
+    if result.no_pin:
+        return _goodbye(lang, lang.say("voice_no_pin"))
+    if result.locked:
+        return _goodbye(lang, lang.say("voice_locked",
+                                       minutes=int(policy.lock.total_seconds() // 60)))
+    return prompt("pin", lang, attempt=attempt + 1,
+                  preface=lang.say("voice_wrong_pin", tries=result.tries_left))

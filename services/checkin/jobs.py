@@ -1,0 +1,56 @@
+"""Scheduled jobs. APScheduler only ticks; the work lives in rows, claimed with
+``FOR UPDATE SKIP LOCKED`` on PostgreSQL (replicas never take the same row) and one
+writer at a time on SQLite, so a tick that overlaps, crashes or runs on two replicas
+neither skips nor repeats anything."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from checkin import service
+from shared.db import utcnow
+
+log = logging.getLogger("waymark.checkin.jobs")
+
+# Twilio retries a webhook for minutes, not days; a week is generous.
+REPLY_RETENTION = timedelta(days=7)
+
+
+async def extend_horizons(sessionmaker: async_sessionmaker[AsyncSession], *,
+                          horizon: timedelta) -> int:
+    """Keep every active case planned ``horizon`` ahead, a batch per transaction."""
+    total = 0
+    while True:
+        async with sessionmaker() as session, session.begin():
+            done = await service.extend_horizons(session, now=utcnow(), horizon=horizon)
+        total += done
+        if done == 0:
+            return total
+
+
+async def decide_missed(sessionmaker: async_sessionmaker[AsyncSession]) -> int:
+    """Settle every window whose grace period is over, a batch per transaction."""
+    total = 0
+    while True:
+        async with sessionmaker() as session, session.begin():
+            done = await service.decide_missed(session, now=utcnow())
+        total += done
+        if done == 0:
+            return total
+
+
+async def tick(sessionmaker: async_sessionmaker[AsyncSession], *, horizon: timedelta) -> None:
+    """One run of every job; logs and never raises, so the next tick tries again."""
+    try:
+        planned = await extend_horizons(sessionmaker, horizon=horizon)
+        decided = await decide_missed(sessionmaker)
+        async with sessionmaker() as session, session.begin():
+            await service.prune(session, before=utcnow() - REPLY_RETENTION)
+    except Exception as exc:
+        log.error("checkin jobs failed: %s", type(exc).__name__)
+        return
+    if planned or decided:
+        log.info("checkin jobs: %d case(s) planned ahead, %d window(s) settled", planned, decided)

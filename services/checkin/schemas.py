@@ -1,0 +1,180 @@
+"""Request and response models. Requests are validated here and never go straight
+into ``table=True`` models (those skip validation)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from checkin.models import CaseCopy, Checkin, ExpectedCheckin, FollowUp, Outage
+
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+Outcome = Literal["pending", "on_time", "late", "missed", "excused"]
+Channel = Literal["sms", "voice", "in_person"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PinIssued(BaseModel):
+    pin: str = Field(description="Shown once: only a keyed hash is stored.")
+
+
+class InPersonCheckin(Strict):
+    """An officer records that the person reported at the counter. There is no field
+    for a photo, fingerprint or any other biometric, and unknown fields are refused."""
+
+    case_id: uuid.UUID | None = None
+    reference: Annotated[str, StringConstraints(strip_whitespace=True, min_length=7,
+                                                max_length=16)] | None = None
+    reporting_centre: Annotated[Text, StringConstraints(max_length=120)]
+    identity_confirmed_by: Literal["document", "known_to_officer"]
+
+    @model_validator(mode="after")
+    def one_way_to_find_the_case(self) -> InPersonCheckin:
+        if (self.case_id is None) == (self.reference is None):
+            raise ValueError("give exactly one of case_id and reference")
+        return self
+
+
+class CheckinRead(BaseModel):
+    id: uuid.UUID
+    case_id: uuid.UUID
+    channel: Channel
+    received_at: datetime
+    timing: Literal["on_time", "late", "unscheduled"]
+    expected_checkin_id: uuid.UUID | None
+    reporting_centre: str | None
+    identity_confirmed_by: str | None
+
+    @classmethod
+    def of(cls, row: Checkin) -> CheckinRead:
+        return cls.model_validate(row, from_attributes=True)
+
+
+class Excusal(BaseModel):
+    reason: str
+    excused_by: str
+    outage_id: uuid.UUID | None
+
+
+class ExpectedCheckinRead(BaseModel):
+    id: uuid.UUID
+    opens_at: datetime
+    closes_at: datetime
+    grace_ends_at: datetime
+    # The same moments in the person's time zone, as they were told them.
+    opens_local: datetime
+    closes_local: datetime
+    grace_ends_local: datetime
+    outcome: Outcome
+    checkin: CheckinRead | None
+    excusal: Excusal | None
+    reminder_status: str | None
+
+    @classmethod
+    def of(cls, row: ExpectedCheckin, zone: ZoneInfo,
+           checkin: Checkin | None) -> ExpectedCheckinRead:
+        excusal = None
+        if row.excusal_reason is not None:
+            excusal = Excusal(reason=row.excusal_reason, excused_by=row.excused_by or "",
+                              outage_id=row.outage_id)
+        return cls(
+            id=row.id, opens_at=row.opens_at, closes_at=row.closes_at,
+            grace_ends_at=row.grace_ends_at, opens_local=row.opens_at.astimezone(zone),
+            closes_local=row.closes_at.astimezone(zone),
+            grace_ends_local=row.grace_ends_at.astimezone(zone), outcome=row.status,  # type: ignore[arg-type]
+            checkin=CheckinRead.of(checkin) if checkin else None, excusal=excusal,
+            reminder_status=row.reminder_status)
+
+
+class CaseCheckins(BaseModel):
+    case_id: uuid.UUID
+    reference: str
+    status: str
+    timezone: str
+    expected: list[ExpectedCheckinRead]
+    # Check-ins that fell in no open window: kept, never refused.
+    unscheduled_contacts: list[CheckinRead]
+
+    @classmethod
+    def of(cls, case: CaseCopy, expected: list[ExpectedCheckin],
+           checkins: list[Checkin]) -> CaseCheckins:
+        zone = ZoneInfo(case.timezone)
+        by_id = {c.id: c for c in checkins}
+        return cls(
+            case_id=case.case_id, reference=case.reference, status=case.status,
+            timezone=case.timezone,
+            expected=[ExpectedCheckinRead.of(e, zone, by_id.get(e.checkin_id)) for e in expected],
+            unscheduled_contacts=[CheckinRead.of(c) for c in checkins
+                                  if c.expected_checkin_id is None])
+
+
+class ExcusalIn(Strict):
+    reason: Annotated[Text, StringConstraints(max_length=500)]
+
+
+class OutageIn(Strict):
+    channel: Literal["sms", "voice", "in_person", "all"]
+    starts_at: AwareDatetime
+    ends_at: AwareDatetime
+    reason: Annotated[Text, StringConstraints(max_length=500)]
+
+    @model_validator(mode="after")
+    def ends_after_start(self) -> OutageIn:
+        if self.ends_at <= self.starts_at:
+            raise ValueError("ends_at must be after starts_at")
+        return self
+
+
+class OutageRead(BaseModel):
+    id: uuid.UUID
+    channel: str
+    starts_at: datetime
+    ends_at: datetime
+    reason: str
+    declared_by: str
+    declared_at: datetime
+
+    @classmethod
+    def of(cls, row: Outage) -> OutageRead:
+        return cls.model_validate(row, from_attributes=True)
+
+
+class OutageDeclared(OutageRead):
+    # Missed check-ins excused at once; pending ones are excused as their grace ends.
+    excused: int
+
+
+class FollowUpRead(BaseModel):
+    id: uuid.UUID
+    case_id: uuid.UUID
+    kind: Literal["missed_checkin", "pin_locked"]
+    status: Literal["open", "acknowledged", "closed"]
+    assigned_to: str
+    expected_checkin_id: uuid.UUID | None
+    vulnerabilities: list[str]
+    detail: str
+    opened_at: datetime
+    acknowledged_by: str | None
+    acknowledged_at: datetime | None
+    closed_by: str | None
+    closed_at: datetime | None
+    note: str | None
+
+    @classmethod
+    def of(cls, row: FollowUp) -> FollowUpRead:
+        return cls.model_validate(row, from_attributes=True)
+
+
+class FollowUpList(BaseModel):
+    items: list[FollowUpRead]
+
+
+class FollowUpClose(Strict):
+    note: Annotated[Text, StringConstraints(max_length=2000)]
