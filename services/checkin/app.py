@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from twilio.request_validator import RequestValidator
 
 from checkin import jobs
-from checkin.api import cases, checkins, follow_ups, outages, twilio
+from checkin.api import cases, checkins, follow_ups, outages, summaries, twilio
 from checkin.config import CheckinSettings
 from checkin.models import ChangeEvent, FeedCursor
 from checkin.service import apply_registry_change
@@ -38,7 +38,7 @@ def create_app(settings: CheckinSettings | None = None) -> FastAPI:
     app = FastAPI(title="Waymark checkin", version="1", lifespan=lifespan)
     app.state.settings = settings
     install_common(app, max_body_bytes=settings.max_body_bytes)
-    for module in (cases, checkins, follow_ups, outages, twilio):
+    for module in (cases, checkins, follow_ups, outages, summaries, twilio):
         app.include_router(module.router)
     app.include_router(changes_router(ChangeEvent))
     return app
@@ -57,7 +57,11 @@ async def _background(app: FastAPI, settings: CheckinSettings) -> AsyncIterator[
         sessionmaker=app.state.sessionmaker, cursor_table=FeedCursor,
         apply=partial(apply_registry_change, horizon_days=settings.schedule_horizon_days),
     )
-    app.state.run_jobs = partial(jobs.tick, app.state.sessionmaker, horizon=horizon)
+    async def run_jobs() -> None:
+        # The sessionmaker is looked up per run, so one swapped in later (tests) is used.
+        await jobs.tick(app.state.sessionmaker, horizon=horizon)
+
+    app.state.run_jobs = run_jobs
     scheduler = app.state.scheduler = AsyncIOScheduler(timezone="UTC")
     # A ticker only: the work and its progress live in the database.
     if settings.feed_poll_seconds > 0:

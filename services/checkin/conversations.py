@@ -160,7 +160,10 @@ def prompt(step: str, lang: Language | None, *, attempt: int = 1, repeat: int = 
     """Ask for the step's keys; silence leads to ``/prompt``, which asks again."""
     response = VoiceResponse()
     if step == "language":
-        gather = _gather(response, action=f"{VOICE}/language", digits=1, finish_on_key="")
+        # The attempt keeps each menu's action distinct: a retry is recognised by CallSid
+        # and URL, so a second choice posted to the same URL would replay the first answer.
+        gather = _gather(response, action=f"{VOICE}/language?attempt={attempt}", digits=1,
+                         finish_on_key="")
         for digit, choice in enumerate(languages().values(), start=1):
             _say(gather, choice, choice.say("voice_choose_language", digit=digit))
     else:
@@ -207,11 +210,14 @@ async def voice_timeout(session: AsyncSession, *, call_sid: str, step: str, atte
                   preface=lang.say("voice_no_input"))
 
 
-async def voice_language(session: AsyncSession, *, call_sid: str, digits: str) -> str:
+async def voice_language(session: AsyncSession, *, call_sid: str, digits: str,
+                         attempt: int = 1) -> str:
     call = await service.voice_call(session, call_sid=call_sid)
     choices = list(languages())
     if not (digits.isdigit() and 1 <= int(digits) <= len(choices)):
-        return prompt("language", None)
+        if attempt >= MAX_REFERENCE_TRIES:  # as for the case number: then a goodbye
+            return _goodbye(language(None), language(None).say("voice_goodbye_timeout"))
+        return prompt("language", None, attempt=attempt + 1)
     call.language = choices[int(digits) - 1]
     return prompt("reference", language(call.language))
 

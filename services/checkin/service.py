@@ -258,10 +258,10 @@ async def check_pin(session: AsyncSession, *, cases: Sequence[CaseCopy], pin: st
     for case, row in open_pins:
         session.add(PinFailure(case_id=case.case_id, channel=channel, at=now))
         await session.flush()
-        since = max(now - policy.window, row.issued_at)
+        # A new PIN deletes the old failures, so only the window matters here.
         failures = await session.scalar(
             sa.select(sa.func.count()).select_from(PinFailure)
-            .where(PinFailure.case_id == case.case_id, PinFailure.at > since))
+            .where(PinFailure.case_id == case.case_id, PinFailure.at > now - policy.window))
         if failures >= policy.max_failures:
             row.locked_until = now + policy.lock
             locked = True

@@ -24,7 +24,7 @@ CASEWORKER = auth("caseworker")
 
 
 @pytest.fixture
-async def checkin_app(empty_database, fresh_registry_app):
+async def live_checkin_app(empty_database, fresh_registry_app):
     url = empty_database(f"checkin_{uuid.uuid4().hex[:6]}")
     upgrade("checkin", url)
     app = create_app(checkin_settings(url, WAYMARK_CHECKIN_FEED_POLL_SECONDS=0.1))
@@ -48,14 +48,14 @@ async def wait_for(predicate, seconds: float = 5.0):
             await asyncio.sleep(0.05)
 
 
-async def test_a_new_case_reaches_checkin_within_seconds(fresh_registry, checkin_app):
+async def test_a_new_case_reaches_checkin_within_seconds(fresh_registry, live_checkin_app):
     case = (await fresh_registry.post("/v1/cases", json=case_body(), headers=CASEWORKER)).json()
 
     async def arrived():
-        return case["id"] in await copies(checkin_app)
+        return case["id"] in await copies(live_checkin_app)
 
     await wait_for(arrived)  # the scheduler's own poll, not a manual catch-up
-    copy = (await copies(checkin_app))[case["id"]]
+    copy = (await copies(live_checkin_app))[case["id"]]
     assert copy.status == "active"
     assert copy.language == "ar"
     assert copy.reference == case["reference"]
@@ -66,10 +66,10 @@ async def test_a_new_case_reaches_checkin_within_seconds(fresh_registry, checkin
 
 
 async def test_catching_up_after_downtime_loses_nothing_and_doubles_nothing(
-    fresh_registry, checkin_app
+    fresh_registry, live_checkin_app
 ):
     # The service is down: its poller stops while changes pile up on the registry.
-    checkin_app.state.scheduler.pause()
+    live_checkin_app.state.scheduler.pause()
     ids = []
     for _ in range(7):
         case = (await fresh_registry.post("/v1/cases", json=case_body(), headers=CASEWORKER)).json()
@@ -88,22 +88,22 @@ async def test_catching_up_after_downtime_loses_nothing_and_doubles_nothing(
                                headers=CASEWORKER)
 
     await asyncio.sleep(0.3)
-    assert await copies(checkin_app) == {}
-    checkin_app.state.scheduler.resume()
+    assert await copies(live_checkin_app) == {}
+    live_checkin_app.state.scheduler.resume()
 
     async def caught_up():
-        current = await copies(checkin_app)
+        current = await copies(live_checkin_app)
         return len(current) == 7 and current[ids[3]].language == "fr"
 
     await wait_for(caught_up)
-    current = await copies(checkin_app)
+    current = await copies(live_checkin_app)
     assert [current[i].status for i in ids[:4]] == ["suspended", "resolved", "closed", "active"]
     assert current[ids[3]].timezone == "America/New_York"
     assert {c.version for c in current.values()} == {1, 2}
     # Replaying the whole feed from the start changes nothing: versions guard the copy.
-    async with checkin_app.state.sessionmaker() as session, session.begin():
+    async with live_checkin_app.state.sessionmaker() as session, session.begin():
         await session.execute(sa.text("UPDATE feed_cursors SET cursor = '0-0'"))
-    await checkin_app.state.registry_feed.catch_up()
-    replayed = await copies(checkin_app)
+    await live_checkin_app.state.registry_feed.catch_up()
+    replayed = await copies(live_checkin_app)
     assert {k: (v.version, v.status, v.language) for k, v in replayed.items()} == {
         k: (v.version, v.status, v.language) for k, v in current.items()}

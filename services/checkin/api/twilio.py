@@ -72,10 +72,11 @@ async def voice_prompt(request: Request, form: TwilioForm, session: SessionDep,
 
 
 @router.post("/voice/language")
-async def voice_language(request: Request, form: TwilioForm, session: SessionDep) -> Response:
+async def voice_language(request: Request, form: TwilioForm, session: SessionDep,
+                         attempt: Attempt = 1) -> Response:
     sid = _sid(form, "CallSid")
     return await _once(session, _step_key(request, sid), lambda: conversations.voice_language(
-        session, call_sid=sid, digits=form.get("Digits", "")))
+        session, call_sid=sid, digits=form.get("Digits", ""), attempt=attempt))
 
 
 @router.post("/voice/reference")
