@@ -91,12 +91,20 @@ async def publish(
 ) -> None:
     """Append an event in the caller's transaction: it is visible exactly when the
     change it describes commits."""
+    await publish_many(session, table, [(type, subject_id, data)])
+
+
+async def publish_many(
+    session: AsyncSession, table: type[ChangeEventBase],
+    events: list[tuple[str, Any, dict[str, Any]]],
+) -> None:
+    """Append several ``(type, subject_id, data)`` events, in one round trip."""
+    now = utcnow()
+    # Values as parameters, not literals: the statement is compiled once and cached.
     await session.execute(
-        sa.insert(table).values(
-            txid=_current_txid(session), type=type, subject_id=subject_id, data=data,
-            occurred_at=utcnow(),
-        )
-    )
+        sa.insert(table).values(txid=_current_txid(session)),
+        [{"type": type, "subject_id": str(subject_id), "data": data, "occurred_at": now}
+         for type, subject_id, data in events])
 
 
 class Change(BaseModel):

@@ -18,7 +18,7 @@ from twilio.twiml.messaging_response import MessagingResponse
 from twilio.twiml.voice_response import Gather, VoiceResponse
 
 from checkin import service
-from checkin.models import CaseCopy
+from checkin.models import CaseCopy, ExpectedCheckin
 from checkin.service import PinPolicy
 from checkin.texts import Language, language, languages
 
@@ -64,9 +64,11 @@ def _local(case: CaseCopy, moment: datetime) -> datetime:
 
 
 async def _next_text(session: AsyncSession, case: CaseCopy, lang: Language, now: datetime,
-                     *, include_open: bool = False) -> str:
-    upcoming = await service.next_expected(session, case_id=case.case_id, now=now,
-                                           include_open=include_open)
+                     *, include_open: bool = False, upcoming: ExpectedCheckin | None = None,
+                     ) -> str:
+    if upcoming is None:
+        upcoming = await service.next_expected(session, case_id=case.case_id, now=now,
+                                               include_open=include_open)
     if upcoming is None:
         return lang.say("next_none")
     return lang.window(_local(case, upcoming.opens_at), _local(case, upcoming.closes_at))
@@ -81,7 +83,7 @@ async def _checked_in(session: AsyncSession, case: CaseCopy, lang: Language, cha
     else:
         key = "already" if recorded.already else "nothing_due"
     return lang.say(f"{'sms' if channel == 'sms' else 'voice'}_{key}",
-                    next=await _next_text(session, case, lang, now))
+                    next=await _next_text(session, case, lang, now, upcoming=recorded.next))
 
 
 # --- SMS ----------------------------------------------------------------------------

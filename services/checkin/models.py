@@ -79,6 +79,8 @@ class Pin(CheckinModel, table=True):
     issued_by: str = Field(max_length=128)
     # Telephone and SMS check-in are refused until then (five wrong PINs).
     locked_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # Set while wrong PINs are on record, so a right one clears them only when needed.
+    last_failure_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class PinFailure(CheckinModel, table=True):

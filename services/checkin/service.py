@@ -32,7 +32,7 @@ from checkin.models import (
     VoiceCall,
 )
 from checkin.schedule import Requirement, windows
-from shared.changefeed import Change, publish
+from shared.changefeed import Change, publish, publish_many
 from shared.db import utcnow
 from shared.errors import Conflict, NotFound
 
@@ -208,6 +208,7 @@ async def issue_pin(session: AsyncSession, *, case_id: uuid.UUID, actor: str, ke
         row = Pin(case_id=case_id, salt=salt, hash="", issued_at=now, issued_by=actor)
         session.add(row)
     row.salt, row.issued_at, row.issued_by, row.locked_until = salt, now, actor, None
+    row.last_failure_at = None
     row.hash = hash_pin(key=key, salt=salt, case_id=case_id, pin=pin)
     await session.execute(sa.delete(PinFailure).where(PinFailure.case_id == case_id))
     await _publish(session, "pin.issued", case_id, {"case_id": str(case_id)})
@@ -251,12 +252,16 @@ async def check_pin(session: AsyncSession, *, cases: Sequence[CaseCopy], pin: st
     for case, row in open_pins:
         expected = hash_pin(key=policy.key, salt=row.salt, case_id=case.case_id, pin=pin)
         if hmac.compare_digest(expected, row.hash):
-            await session.execute(sa.delete(PinFailure).where(PinFailure.case_id == case.case_id))
+            if row.last_failure_at is not None:  # earlier mistakes no longer count
+                await session.execute(
+                    sa.delete(PinFailure).where(PinFailure.case_id == case.case_id))
+                row.last_failure_at = None
             return PinCheck(case=case)
     tries_left = policy.max_failures
     locked = False
     for case, row in open_pins:
         session.add(PinFailure(case_id=case.case_id, channel=channel, at=now))
+        row.last_failure_at = now
         await session.flush()
         # A new PIN deletes the old failures, so only the window matters here.
         failures = await session.scalar(
@@ -284,6 +289,8 @@ class Recorded:
     # True when the window this falls in was already attended: nothing new is due.
     already: bool = False
     duplicate: bool = False
+    # The next window still to attend after this check-in, if one is planned.
+    next: ExpectedCheckin | None = None
 
 
 async def record_checkin(
@@ -306,13 +313,16 @@ async def record_checkin(
             expected = (await session.get(ExpectedCheckin, recent.expected_checkin_id)
                         if recent.expected_checkin_id else None)
             return Recorded(checkin=recent, expected=expected, duplicate=True)
-    expected = (await session.execute(
+    # One query for the window to settle and the one after it (a reply names it).
+    outstanding = (await session.execute(
         sa.select(ExpectedCheckin).where(
             ExpectedCheckin.case_id == case.case_id,
             ExpectedCheckin.status.in_(("pending", "excused")),
-            ExpectedCheckin.opens_at <= now, ExpectedCheckin.grace_ends_at >= now)
-        .order_by(ExpectedCheckin.opens_at).limit(1).with_for_update()
-    )).scalar_one_or_none()
+            ExpectedCheckin.grace_ends_at >= now)
+        .order_by(ExpectedCheckin.opens_at).limit(3).with_for_update()
+    )).scalars().all()
+    expected = next((e for e in outstanding if e.opens_at <= now), None)
+    upcoming = next((e for e in outstanding if e.opens_at > now), None)
     already = False
     if expected is None:
         timing = "unscheduled"
@@ -327,21 +337,24 @@ async def record_checkin(
                       reporting_centre=reporting_centre,
                       identity_confirmed_by=identity_confirmed_by, recorded_by=recorded_by)
     session.add(checkin)
-    await _publish(session, "checkin.recorded", checkin.id, {
+    changes = [("checkin.recorded", checkin.id, {
         "id": str(checkin.id), "case_id": str(case.case_id), "channel": channel,
         "received_at": _iso(now), "timing": timing,
-        "expected_checkin_id": str(expected.id) if expected else None})
+        "expected_checkin_id": str(expected.id) if expected else None})]
     if expected is not None:
         expected.status, expected.checkin_id, expected.decided_at = timing, checkin.id, now
-        await _publish_outcome(session, expected)
+        changes.append(("expected_checkin.outcome", expected.id, _outcome_event(expected)))
+    await publish_many(session, ChangeEvent, changes)
     await session.flush()
-    return Recorded(checkin=checkin, expected=expected, already=already)
+    return Recorded(checkin=checkin, expected=expected, already=already, next=upcoming)
+
+
+def _outcome_event(expected: ExpectedCheckin) -> dict[str, Any]:
+    return {**expected_event(expected), "excusal_reason": expected.excusal_reason}
 
 
 async def _publish_outcome(session: AsyncSession, expected: ExpectedCheckin) -> None:
-    data = expected_event(expected)
-    data["excusal_reason"] = expected.excusal_reason
-    await _publish(session, "expected_checkin.outcome", expected.id, data)
+    await _publish(session, "expected_checkin.outcome", expected.id, _outcome_event(expected))
 
 
 async def next_expected(session: AsyncSession, *, case_id: uuid.UUID,
@@ -605,22 +618,22 @@ def _insert(session: AsyncSession):
     return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
 
 
-async def claim_reply(session: AsyncSession, *, key: str) -> Reply | None:
-    """Claim ``key`` for this request; returns the stored reply if another request (a
-    retry) already claimed it. On PostgreSQL a concurrent claim waits for the first
-    to commit, then gets its reply; SQLite takes writers one at a time."""
+async def store_reply(session: AsyncSession, *, key: str, body: str, status_code: int = 200,
+                      media_type: str = "application/xml") -> Reply | None:
+    """Store the answer to the request ``key`` in the request's own transaction. If an
+    earlier request with the same key (a retry's original) got there first, its answer
+    is returned and the caller must roll back everything this one did. On PostgreSQL
+    a concurrent insert of the same key waits for the first to commit; SQLite takes
+    writers one at a time. Retries are rare, so the work is done first and the key
+    checked once, at the end: one statement on the common path."""
     inserted = await session.scalar(
-        _insert(session)(Reply).values(key=key, created_at=utcnow())
+        _insert(session)(Reply).values(key=key, body=body, status_code=status_code,
+                                       media_type=media_type, created_at=utcnow())
         .on_conflict_do_nothing(index_elements=["key"]).returning(Reply.key))
     if inserted is not None:
         return None
+    await session.rollback()
     return await session.get(Reply, key, populate_existing=True)
-
-
-async def store_reply(session: AsyncSession, *, key: str, body: str, status_code: int = 200,
-                      media_type: str = "application/xml") -> None:
-    await session.execute(sa.update(Reply).where(Reply.key == key).values(
-        body=body, status_code=status_code, media_type=media_type))
 
 
 async def voice_call(session: AsyncSession, *, call_sid: str) -> VoiceCall:

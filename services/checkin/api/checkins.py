@@ -25,8 +25,6 @@ async def check_in_person(
     """Record an in-person check-in; the time is the server's. Sending it again (the same
     ``Idempotency-Key``, or the same case within a minute) records nothing new."""
     key = f"in_person:{officer.sub}:{idempotency_key}" if idempotency_key else None
-    if key and (stored := await service.claim_reply(session, key=key)) is not None:
-        return Response(stored.body, status_code=stored.status_code, media_type=stored.media_type)
     if body.case_id is not None:
         case = await service.get_case(session, case_id=body.case_id, for_update=True,
                                       missing_ok=True)
@@ -43,9 +41,11 @@ async def check_in_person(
         recorded_by=officer.sub)
     read = CheckinRead.of(recorded.checkin)
     code = status.HTTP_200_OK if recorded.duplicate else status.HTTP_201_CREATED
-    if key:
-        await service.store_reply(session, key=key, body=read.model_dump_json(), status_code=code,
-                                  media_type="application/json")
+    if key and (earlier := await service.store_reply(
+            session, key=key, body=read.model_dump_json(), status_code=code,
+            media_type="application/json")) is not None:
+        return Response(earlier.body, status_code=earlier.status_code,
+                        media_type=earlier.media_type)
     return JSONResponse(read.model_dump(mode="json"), status_code=code)
 
 

@@ -31,11 +31,11 @@ def _phone_hash(form: dict[str, str], vault: VaultDep) -> str | None:
 
 
 async def _once(session: AsyncSession, key: str, answer: Callable[[], Awaitable[str]]) -> Response:
-    stored = await service.claim_reply(session, key=key[:200])
-    if stored is not None:
-        return Response(stored.body, media_type=stored.media_type)
+    """Answer once per key: a retry rolls back its own work and gets the first answer."""
     body = await answer()
-    await service.store_reply(session, key=key[:200], body=body)
+    earlier = await service.store_reply(session, key=key[:200], body=body)
+    if earlier is not None:
+        return Response(earlier.body, media_type=earlier.media_type)
     return Response(body, media_type="application/xml")
 
 

@@ -2,7 +2,7 @@
 
 Revision ID: che0003
 Revises: che0002
-Create Date: 2026-11-23 04:46:34.745062
+Create Date: 2026-11-23 04:54:15.571138
 """
 from collections.abc import Sequence
 
@@ -105,6 +105,7 @@ def upgrade() -> None:
     sa.Column('issued_at', shared.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('issued_by', sqlmodel.sql.sqltypes.AutoString(length=128), nullable=False),
     sa.Column('locked_until', shared.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('last_failure_at', shared.db.UTCDateTime(timezone=True), nullable=True),
     sa.PrimaryKeyConstraint('case_id', name=op.f('pk_pins'))
     )
     op.create_table('replies',
