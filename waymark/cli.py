@@ -1,4 +1,4 @@
-"""``waymark run | migrate | token``."""
+"""``waymark run | migrate | token | sms``."""
 
 from __future__ import annotations
 
@@ -95,6 +95,26 @@ def token(roles: list[str], sub: str, hours: float) -> int:
     return 0
 
 
+def sms(sender: str, body: str) -> int:
+    """Play Twilio: post an inbound SMS to the local checkin service, signed with the
+    configured token, and print the TwiML answer. For development only."""
+    import uuid
+
+    import httpx
+    from checkin.config import CheckinSettings
+    from twilio.request_validator import RequestValidator
+
+    settings = CheckinSettings()
+    url = f"{settings.base_url}/v1/twilio/sms"
+    params = {"MessageSid": f"SM{uuid.uuid4().hex}", "From": sender, "To": "+15005550006",
+              "Body": body}
+    signature = RequestValidator(settings.twilio_auth_token).compute_signature(url, params)
+    response = httpx.post(f"http://127.0.0.1:{settings.port}/v1/twilio/sms", data=params,
+                          headers={"X-Twilio-Signature": signature})
+    print(response.text)
+    return 0 if response.status_code == 200 else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="waymark", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -106,12 +126,20 @@ def main(argv: list[str] | None = None) -> int:
                               choices=[r.value for r in Role], help="repeat for several roles")
     token_parser.add_argument("--sub", required=True, help="who the token speaks for")
     token_parser.add_argument("--hours", type=float, default=8.0, help="lifetime (default 8)")
+    sms_parser = commands.add_parser("sms", help="send a signed test SMS to local checkin")
+    sms_parser.add_argument("--from", dest="sender", required=True, help="E.164 number")
+    sms_parser.add_argument("body", help="the message, for example 'CHECKIN 123456'")
     args = parser.parse_args(argv)
     if args.command == "run":
         return run(args.host)
     if args.command == "migrate":
         migrate()
         return 0
+    if args.command == "sms":
+        if os.environ.get("WAYMARK_ENV", "").lower() == "production":
+            print("refusing: test messages are for development", file=sys.stderr)
+            return 2
+        return sms(args.sender, args.body)
     return token(args.role, args.sub, args.hours)
 
 
