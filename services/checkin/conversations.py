@@ -218,7 +218,7 @@ async def voice_language(session: AsyncSession, *, call_sid: str, digits: str,
     choices = list(languages())
     if not (digits.isdigit() and 1 <= int(digits) <= len(choices)):
         if attempt >= MAX_REFERENCE_TRIES:  # as for the case number: then a goodbye
-            return _goodbye(language(None), language(None).say("voice_goodbye_timeout"))
+            return _goodbye(language(None), language(None).say("voice_goodbye_try_again"))
         return prompt("language", None, attempt=attempt + 1)
     call.language = choices[int(digits) - 1]
     return prompt("reference", language(call.language))
@@ -232,7 +232,7 @@ async def voice_reference(session: AsyncSession, *, call_sid: str, digits: str,
     if case is None:
         if attempt >= MAX_REFERENCE_TRIES:
             return _goodbye(lang, lang.say("voice_reference_unknown") + " "
-                            + lang.say("voice_goodbye_timeout"))
+                            + lang.say("voice_goodbye_try_again"))
         return prompt("reference", lang, attempt=attempt + 1,
                       preface=lang.say("voice_reference_unknown"))
     call.case_id = case.case_id
