@@ -5,15 +5,19 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 import httpx
 import pytest
+import time_machine
 from asgi_lifespan import LifespanManager
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from shared.migrations import upgrade
 from tests.conftest import checkin_settings
 
+# Tuesday 1 December 2026, noon UTC: the tests' default "now", before the first window.
+BEFORE_FIRST_WINDOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 QUIET = {"WAYMARK_CHECKIN_FEED_POLL_SECONDS": 0, "WAYMARK_CHECKIN_JOBS_SECONDS": 0}
 
 
@@ -54,3 +58,19 @@ async def fresh_checkin(fresh_checkin_app) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=fresh_checkin_app)
     async with httpx.AsyncClient(transport=transport, base_url="http://checkin") as client:
         yield client
+
+
+@pytest.fixture
+def clock():
+    """A stopped clock at ``BEFORE_FIRST_WINDOW``; move it with ``move_to`` or ``shift``."""
+    with time_machine.travel(BEFORE_FIRST_WINDOW, tick=False) as traveller:
+        yield traveller
+
+
+@pytest.fixture
+async def case(checkin_app, checkin, clock):
+    """An Arabic-speaking person's active case with a PIN: ``(case_id, pin)``."""
+    from tests.checkin.helpers import add_case, issue_pin
+
+    case_id = await add_case(checkin_app, language="ar")
+    return case_id, await issue_pin(checkin, case_id)

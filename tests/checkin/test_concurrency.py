@@ -6,10 +6,8 @@ requests truly overlap."""
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
-import pytest
-import time_machine
 from checkin import jobs
 
 from tests.checkin.helpers import (
@@ -23,12 +21,6 @@ from tests.checkin.helpers import (
     issue_pin,
     sms,
 )
-
-
-@pytest.fixture
-def clock():
-    with time_machine.travel(datetime(2026, 12, 1, tzinfo=UTC), tick=False) as traveller:
-        yield traveller
 
 
 async def test_the_same_message_sent_twice_at_once_is_recorded_once(

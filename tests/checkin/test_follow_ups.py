@@ -30,12 +30,6 @@ AUTHORITY = auth("authority", sub="home-office")
 NOTIFICATIONS = auth("service", sub="notifications")
 
 
-@pytest.fixture
-def clock():
-    with time_machine.travel(datetime(2026, 12, 1, 12, 0, tzinfo=UTC), tick=False) as traveller:
-        yield traveller
-
-
 async def listed(client, headers=CASEWORKER, **params) -> list[dict]:
     response = await client.get("/v1/follow-ups", params=params, headers=headers)
     assert response.status_code == 200, response.text

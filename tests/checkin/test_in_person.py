@@ -4,10 +4,9 @@ confirmed by document or by knowing the person, and never a biometric."""
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
-import time_machine
 from checkin.models import CaseCopy, Checkin
 
 from tests.checkin.helpers import (
@@ -23,12 +22,6 @@ from tests.checkin.helpers import (
 )
 
 VISIT = {"reporting_centre": "Croydon", "identity_confirmed_by": "document"}
-
-
-@pytest.fixture
-def clock():
-    with time_machine.travel(datetime(2026, 12, 1, tzinfo=UTC), tick=False) as traveller:
-        yield traveller
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
-import time_machine
 from checkin import service
 from checkin.models import Outage
 
@@ -39,12 +38,6 @@ GRACE_ENDS = CLOSES + timedelta(hours=24)  # Tuesday 8 December, 19:00Z
 SECOND = timedelta(seconds=1)
 WEEK = timedelta(days=7)
 AUTHORITY = auth("authority", sub="home-office")
-
-
-@pytest.fixture
-def clock():
-    with time_machine.travel(datetime(2026, 12, 1, 12, 0, tzinfo=UTC), tick=False) as traveller:
-        yield traveller
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-import time_machine
 from checkin.schedule import Requirement, windows
 
 from tests.checkin.helpers import add_case, apply, case_change, events, expected, run_jobs
@@ -76,12 +75,6 @@ def test_an_autumn_overlap_time_is_the_first_of_the_two():
                        grace_hours=1, timezone="Europe/London", starts_on=date(2027, 10, 31))
     [window] = windows(rule, after=utc(2027, 10, 30), until=utc(2027, 11, 1))
     assert window.opens_at == utc(2027, 10, 31, 0, 30)  # 01:30 BST, not 01:30 GMT
-
-
-@pytest.fixture
-def clock():
-    with time_machine.travel(utc(2026, 12, 1, 12), tick=False) as traveller:
-        yield traveller
 
 
 async def test_a_new_case_is_planned_eight_weeks_ahead(checkin_app, clock):

@@ -4,10 +4,9 @@ once and answered in the person's language; everything else gets a helpful answe
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
-import time_machine
 from checkin.models import Reply
 
 from tests.checkin.helpers import (
@@ -31,18 +30,6 @@ def text_of(response) -> str:
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith("application/xml")
     return "".join(m.text or "" for m in ET.fromstring(response.text).iter("Message"))
-
-
-@pytest.fixture
-def clock():
-    with time_machine.travel(datetime(2026, 12, 1, 12, 0, tzinfo=UTC), tick=False) as traveller:
-        yield traveller
-
-
-@pytest.fixture
-async def case(checkin_app, checkin, clock):
-    case_id = await add_case(checkin_app, language="ar")
-    return case_id, await issue_pin(checkin, case_id)
 
 
 def spaced(pin: str) -> str:

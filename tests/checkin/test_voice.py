@@ -8,13 +8,12 @@ import re
 import tomllib
 import uuid
 import xml.etree.ElementTree as ET
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import checkin.texts
 import httpx
 import pytest
-import time_machine
 from checkin.models import CaseCopy, PinFailure, Reply, VoiceCall
 
 from tests.checkin.helpers import (
@@ -115,18 +114,6 @@ class Call:
         redirect = root.find("Redirect")
         assert redirect.get("method") == "POST"
         return await self.post(redirect.text)
-
-
-@pytest.fixture
-def clock():
-    with time_machine.travel(datetime(2026, 12, 1, 12, 0, tzinfo=UTC), tick=False) as traveller:
-        yield traveller
-
-
-@pytest.fixture
-async def case(checkin_app, checkin, clock):
-    case_id = await add_case(checkin_app, language="ar")
-    return case_id, await issue_pin(checkin, case_id)
 
 
 def wrong(pin: str) -> str:
