@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from datetime import timedelta
 
 import httpx
@@ -87,12 +88,10 @@ def registry_settings(url: str):
     return RegistrySettings(WAYMARK_REGISTRY_DATABASE_URL=url, env="test")
 
 
-@pytest.fixture
-async def registry_app(database_urls) -> AsyncIterator:
-    """The registry app, every write rolled back after the test."""
-    from registry.app import create_app
-
-    app = create_app(registry_settings(database_urls["registry"]))
+@asynccontextmanager
+async def rolled_back(app) -> AsyncIterator:
+    """Run ``app`` with every session inside one transaction, rolled back at the end
+    (the app's own commits become savepoints)."""
     async with LifespanManager(app), app.state.engine.connect() as conn:
         outer = await conn.begin()
         app.state.sessionmaker = async_sessionmaker(
@@ -102,10 +101,23 @@ async def registry_app(database_urls) -> AsyncIterator:
         await outer.rollback()
 
 
+def client_for(app, name: str) -> httpx.AsyncClient:
+    """An in-process client for ``app``."""
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=f"http://{name}")
+
+
+@pytest.fixture
+async def registry_app(database_urls) -> AsyncIterator:
+    """The registry app, every write rolled back after the test."""
+    from registry.app import create_app
+
+    async with rolled_back(create_app(registry_settings(database_urls["registry"]))) as app:
+        yield app
+
+
 @pytest.fixture
 async def registry(registry_app) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=registry_app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://registry") as client:
+    async with client_for(registry_app, "registry") as client:
         yield client
 
 
@@ -124,8 +136,7 @@ async def fresh_registry_app(empty_database) -> AsyncIterator:
 
 @pytest.fixture
 async def fresh_registry(fresh_registry_app) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=fresh_registry_app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://registry") as client:
+    async with client_for(fresh_registry_app, "registry") as client:
         yield client
 
 

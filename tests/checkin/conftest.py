@@ -11,10 +11,9 @@ import httpx
 import pytest
 import time_machine
 from asgi_lifespan import LifespanManager
-from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from shared.migrations import upgrade
-from tests.conftest import checkin_settings
+from tests.conftest import checkin_settings, client_for, rolled_back
 
 # Tuesday 1 December 2026, noon UTC: the tests' default "now", before the first window.
 BEFORE_FIRST_WINDOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
@@ -25,19 +24,13 @@ QUIET = {"WAYMARK_CHECKIN_FEED_POLL_SECONDS": 0, "WAYMARK_CHECKIN_JOBS_SECONDS":
 async def checkin_app(database_urls) -> AsyncIterator:
     from checkin.app import create_app
 
-    app = create_app(checkin_settings(database_urls["checkin"], **QUIET))
-    async with LifespanManager(app), app.state.engine.connect() as conn:
-        outer = await conn.begin()
-        app.state.sessionmaker = async_sessionmaker(
-            bind=conn, expire_on_commit=False, join_transaction_mode="create_savepoint")
+    async with rolled_back(create_app(checkin_settings(database_urls["checkin"], **QUIET))) as app:
         yield app
-        await outer.rollback()
 
 
 @pytest.fixture
 async def checkin(checkin_app) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=checkin_app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://checkin") as client:
+    async with client_for(checkin_app, "checkin") as client:
         yield client
 
 
@@ -55,8 +48,7 @@ async def fresh_checkin_app(empty_database) -> AsyncIterator:
 
 @pytest.fixture
 async def fresh_checkin(fresh_checkin_app) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=fresh_checkin_app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://checkin") as client:
+    async with client_for(fresh_checkin_app, "checkin") as client:
         yield client
 
 

@@ -19,7 +19,7 @@ router = APIRouter(tags=["check-ins"])
 @router.post("/v1/checkins", status_code=status.HTTP_201_CREATED, response_model=CheckinRead,
              responses={200: {"description": "The same check-in, already recorded"}})
 async def check_in_person(
-    body: InPersonCheckin, session: SessionDep, officer: Officer, response: Response,
+    body: InPersonCheckin, session: SessionDep, officer: Officer,
     idempotency_key: Annotated[str | None, Header(max_length=100)] = None,
 ) -> CheckinRead | Response:
     """Record an in-person check-in; the time is the server's. Sending it again (the same
