@@ -16,7 +16,7 @@ from checkin import jobs
 from checkin.api import cases, checkins, follow_ups, outages, summaries, twilio
 from checkin.config import CheckinSettings
 from checkin.models import ChangeEvent, FeedCursor
-from checkin.service import apply_registry_change
+from checkin.service import apply_notifications_change, apply_registry_change
 from checkin.texts import languages
 from shared.changefeed import FeedConsumer, changes_router
 from shared.crypto import PhoneVault
@@ -46,7 +46,8 @@ def create_app(settings: CheckinSettings | None = None) -> FastAPI:
 
 @asynccontextmanager
 async def _background(app: FastAPI, settings: CheckinSettings) -> AsyncIterator[None]:
-    """The registry's feed consumer and the scheduler that ticks it and the jobs."""
+    """The registry's and notifications' feed consumers, and the scheduler that ticks
+    them and the jobs."""
     horizon = timedelta(days=settings.schedule_horizon_days)
     app.state.registry_client = make_client(
         settings.registry_url, timeout=settings.http_timeout_seconds,
@@ -57,6 +58,20 @@ async def _background(app: FastAPI, settings: CheckinSettings) -> AsyncIterator[
         sessionmaker=app.state.sessionmaker, cursor_table=FeedCursor,
         apply=partial(apply_registry_change, horizon_days=settings.schedule_horizon_days),
     )
+    app.state.notifications_client = make_client(
+        settings.notifications_url, timeout=settings.http_timeout_seconds,
+        auth=ServiceTokenAuth(secret=settings.auth_secret, sub="checkin"),
+    )
+    app.state.notifications_feed = FeedConsumer(
+        feed="notifications", client=app.state.notifications_client,
+        sessionmaker=app.state.sessionmaker, cursor_table=FeedCursor,
+        apply=apply_notifications_change,
+    )
+
+    async def poll_feeds() -> None:
+        await app.state.registry_feed.tick()
+        await app.state.notifications_feed.tick()
+
     async def run_jobs() -> None:
         # The sessionmaker is looked up per run, so one swapped in later (tests) is used.
         await jobs.tick(app.state.sessionmaker, horizon=horizon)
@@ -66,8 +81,8 @@ async def _background(app: FastAPI, settings: CheckinSettings) -> AsyncIterator[
     # A ticker only: the work and its progress live in the database.
     if settings.feed_poll_seconds > 0:
         scheduler.add_job(
-            app.state.registry_feed.tick, "interval", seconds=settings.feed_poll_seconds,
-            id="registry-feed", max_instances=1, coalesce=True, misfire_grace_time=30,
+            poll_feeds, "interval", seconds=settings.feed_poll_seconds, id="feeds",
+            max_instances=1, coalesce=True, misfire_grace_time=30,
         )
     if settings.jobs_seconds > 0:
         scheduler.add_job(
@@ -82,3 +97,4 @@ async def _background(app: FastAPI, settings: CheckinSettings) -> AsyncIterator[
         if scheduler.running:
             scheduler.shutdown(wait=False)
         await app.state.registry_client.aclose()
+        await app.state.notifications_client.aclose()

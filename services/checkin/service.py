@@ -16,7 +16,6 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from checkin.models import (
@@ -33,7 +32,7 @@ from checkin.models import (
 )
 from checkin.schedule import Requirement, windows
 from shared.changefeed import Change, publish, publish_many
-from shared.db import utcnow
+from shared.db import dialect_insert, utcnow
 from shared.errors import Conflict, NotFound
 
 CASE_EVENTS = frozenset({"case.created", "case.updated", "case.status_changed"})
@@ -598,24 +597,53 @@ async def close_follow_up(session: AsyncSession, *, follow_up_id: uuid.UUID, act
 
 async def record_opt_out(session: AsyncSession, *, phone_hash: str, cases: Sequence[CaseCopy],
                          opted_out: bool) -> None:
-    """STOP or START, for the notifications service to honour (keyed by the number's hash)."""
+    """STOP or START, for the notifications service to honour (keyed by the number's
+    hash). After STOP the caseworker gets a follow-up to agree another way to remind
+    the person: opting out of texts is never non-compliance."""
     await _publish(session, "contact.opted_out" if opted_out else "contact.opted_in",
                    cases[0].case_id if cases else uuid.UUID(int=0),
                    {"phone_hash": phone_hash, "case_ids": [str(c.case_id) for c in cases]})
+    if opted_out:
+        for case in cases:
+            await _open_once(session, case=case, kind="opted_out", detail=(
+                "The person replied STOP: no more SMS reminders go to their number. Agree "
+                "another way to remind them (a call, or in person). This is not "
+                "non-compliance."))
+
+
+async def _open_once(session: AsyncSession, *, case: CaseCopy, kind: str, detail: str) -> None:
+    """Open a follow-up unless one of the same kind is still open for the case."""
+    open_already = await session.scalar(
+        sa.select(FollowUp.id).where(FollowUp.case_id == case.case_id, FollowUp.kind == kind,
+                                     FollowUp.status != "closed").limit(1))
+    if open_already is None:
+        await open_follow_up(session, case=case, kind=kind, detail=detail)
+
+
+# A reminder that reached the person outranks one that did not: a follow-up only says
+# "not delivered" when none of the check-in's reminders got through.
+_REMINDER_RANK = {"failed": 1, "undelivered": 1, "sent": 2, "delivered": 3}
 
 
 async def apply_notifications_change(session: AsyncSession, change: Change) -> None:
-    """Note each reminder's delivery on its expected check-in, so a follow-up for a
-    missed one can say the person was never told."""
-    if change.type != "reminder.status" or not change.data.get("expected_checkin_id"):
-        return
-    expected = await session.get(ExpectedCheckin, uuid.UUID(change.data["expected_checkin_id"]))
-    if expected is not None:
-        expected.reminder_status = str(change.data["status"])[:16]
-
-
-def _insert(session: AsyncSession):
-    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    """From the notifications feed: each reminder's delivery, noted on its expected
+    check-in, and numbers that cannot be reached, which open a follow-up."""
+    data = change.data
+    if change.type == "reminder.status" and data.get("expected_checkin_id"):
+        expected = await session.get(ExpectedCheckin, uuid.UUID(data["expected_checkin_id"]))
+        status = str(data["status"])[:16]
+        if expected is not None and _REMINDER_RANK.get(status, 0) >= _REMINDER_RANK.get(
+                expected.reminder_status or "", 0):
+            expected.reminder_status = status
+    elif change.type == "reminder.undeliverable":
+        case = await get_case(session, case_id=uuid.UUID(data["case_id"]), missing_ok=True)
+        if case is None:
+            return
+        why = ("the number opted out of messages at the carrier"
+               if data.get("reason") == "opted_out" else "the number cannot receive them")
+        await _open_once(session, case=case, kind="contact_unreachable", detail=(
+            f"Reminders by {data.get('channel', 'sms')} cannot reach the person: {why}. "
+            "Check the number with them or agree another way to remind them."))
 
 
 async def store_reply(session: AsyncSession, *, key: str, body: str, status_code: int = 200,
@@ -627,7 +655,7 @@ async def store_reply(session: AsyncSession, *, key: str, body: str, status_code
     writers one at a time. Retries are rare, so the work is done first and the key
     checked once, at the end: one statement on the common path."""
     inserted = await session.scalar(
-        _insert(session)(Reply).values(key=key, body=body, status_code=status_code,
+        dialect_insert(session)(Reply).values(key=key, body=body, status_code=status_code,
                                        media_type=media_type, created_at=utcnow())
         .on_conflict_do_nothing(index_elements=["key"]).returning(Reply.key))
     if inserted is not None:

@@ -1,20 +1,124 @@
-"""The notifications service's FastAPI app. Engines, clients and the scheduler are made in the
-lifespan, never at import."""
+"""The notifications service's FastAPI app. Engines, clients, the provider and the
+scheduler are made in the lifespan, never at import."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
 from functools import partial
 
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from fastapi import FastAPI
+from twilio.request_validator import RequestValidator
 
+from notifications.api import cases, twilio
 from notifications.config import NotificationsSettings
+from notifications.dispatch import Dispatcher, DispatchPolicy
+from notifications.models import ChangeEvent, FeedCursor
+from notifications.providers import LogProvider, Provider, TwilioProvider
+from notifications.service import apply_checkin_change, apply_registry_change
+from notifications.templates import all_templates
+from shared.changefeed import FeedConsumer, changes_router
+from shared.crypto import PhoneVault
+from shared.http import ServiceTokenAuth, make_client
 from shared.web import install_common, service_lifespan
 
 
 def create_app(settings: NotificationsSettings | None = None) -> FastAPI:
     settings = settings or NotificationsSettings()
-    app = FastAPI(title="Waymark notifications", version="1",
-                  lifespan=partial(service_lifespan, settings=settings))
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        all_templates()  # a broken template fails the start, not a send
+        app.state.vault = PhoneVault(keys=settings.phone_keys, hash_key=settings.phone_hash_key)
+        app.state.twilio_validator = RequestValidator(settings.twilio_auth_token)
+        async with service_lifespan(app, settings), _background(app, settings):
+            yield
+
+    app = FastAPI(title="Waymark notifications", version="1", lifespan=lifespan)
     app.state.settings = settings
     install_common(app, max_body_bytes=settings.max_body_bytes)
+    app.include_router(cases.router)
+    app.include_router(twilio.router)
+    app.include_router(changes_router(ChangeEvent))
     return app
+
+
+def make_provider(app: FastAPI, settings: NotificationsSettings) -> Provider:
+    if settings.provider == "twilio":
+        return TwilioProvider(
+            account_sid=settings.twilio_account_sid, auth_token=settings.twilio_auth_token,
+            from_number=settings.twilio_from_number, api_base=settings.twilio_api_base,
+            timeout=settings.http_timeout_seconds,
+            checkin_voice_url=f"{settings.checkin_public_url.rstrip('/')}/v1/twilio/voice")
+    # Looked up per send, so a sessionmaker swapped in later (tests) is the one used.
+    return LogProvider(lambda: app.state.sessionmaker)
+
+
+def dispatcher(app: FastAPI) -> Dispatcher:
+    """A dispatcher over the app's current database, provider and settings."""
+    settings: NotificationsSettings = app.state.settings
+    return Dispatcher(
+        sessionmaker=app.state.sessionmaker, provider=app.state.provider, vault=app.state.vault,
+        status_callback=settings.status_callback_url, checkin_number=settings.checkin_number,
+        policy_for=settings.policy_for,
+        policy=DispatchPolicy(
+            rate=settings.send_rate, batch=settings.dispatch_batch,
+            concurrency=settings.dispatch_concurrency,
+            lease=timedelta(seconds=settings.lease_seconds),
+            retry_first=timedelta(seconds=settings.retry_first_seconds),
+            retry_max=timedelta(seconds=settings.retry_max_seconds)))
+
+
+def feeds(app: FastAPI) -> list[FeedConsumer]:
+    """The registry's and checkin's feed consumers, over the app's current database."""
+    settings: NotificationsSettings = app.state.settings
+    common = {"policy_for": settings.policy_for, "checkin_number": settings.checkin_number}
+    return [
+        FeedConsumer(feed="registry", client=app.state.registry_client,
+                     sessionmaker=app.state.sessionmaker, cursor_table=FeedCursor,
+                     apply=partial(apply_registry_change, **common)),
+        FeedConsumer(feed="checkin", client=app.state.checkin_client,
+                     sessionmaker=app.state.sessionmaker, cursor_table=FeedCursor,
+                     apply=partial(apply_checkin_change, **common)),
+    ]
+
+
+@asynccontextmanager
+async def _background(app: FastAPI, settings: NotificationsSettings) -> AsyncIterator[None]:
+    """The provider, the two feed consumers and the dispatcher, ticked by the scheduler."""
+    auth = ServiceTokenAuth(secret=settings.auth_secret, sub="notifications")
+    app.state.registry_client = make_client(settings.registry_url, auth=auth,
+                                            timeout=settings.http_timeout_seconds)
+    app.state.checkin_client = make_client(settings.checkin_url, auth=auth,
+                                           timeout=settings.http_timeout_seconds)
+    app.state.provider = make_provider(app, settings)
+
+    async def poll_feeds() -> None:
+        # Registry first: a contact known before its check-ins arrive plans in one go.
+        for feed in feeds(app):
+            await feed.tick()
+
+    async def dispatch() -> None:
+        await dispatcher(app).tick()
+
+    app.state.poll_feeds, app.state.dispatch = poll_feeds, dispatch
+    scheduler = app.state.scheduler = AsyncIOScheduler(timezone="UTC")
+    # A ticker only: the outbox and the cursors live in the database.
+    if settings.feed_poll_seconds > 0:
+        scheduler.add_job(poll_feeds, "interval", seconds=settings.feed_poll_seconds,
+                          id="feeds", max_instances=1, coalesce=True, misfire_grace_time=30)
+    if settings.dispatch_seconds > 0:
+        scheduler.add_job(dispatch, "interval", seconds=settings.dispatch_seconds,
+                          id="dispatch", max_instances=1, coalesce=True, misfire_grace_time=30)
+    if scheduler.get_jobs():
+        scheduler.start()
+    try:
+        yield
+    finally:
+        if scheduler.running:
+            scheduler.shutdown(wait=False)
+        await app.state.provider.aclose()
+        await app.state.registry_client.aclose()
+        await app.state.checkin_client.aclose()

@@ -2,10 +2,143 @@
 
 from __future__ import annotations
 
-from sqlmodel import SQLModel
+import uuid
+from datetime import datetime
 
-from shared.db import new_metadata
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+from shared.changefeed import ChangeEventBase, FeedCursorBase, event_order_index
+from shared.db import UTCDateTime, new_metadata, utcnow
 
 
 class NotificationsModel(SQLModel):
     metadata = new_metadata()
+
+
+class Contact(NotificationsModel, table=True):
+    """How to reach the person of a case, copied from the registry's change feed: the
+    number as the registry encrypted it (decrypted only to send), its lookup hash (to
+    honour STOP), language, channels, status, time zone and programme. No name."""
+
+    __tablename__ = "contacts"
+
+    case_id: uuid.UUID = Field(primary_key=True)
+    version: int
+    status: str = Field(max_length=16)
+    phone_encrypted: str = Field(sa_type=sa.Text)
+    phone_hash: str = Field(max_length=64, index=True)
+    language: str = Field(max_length=8)
+    channels: list[str] = Field(default_factory=list, sa_type=sa.JSON)
+    timezone: str = Field(max_length=64)
+    programme: str = Field(max_length=64)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class OptOut(NotificationsModel, table=True):
+    """A number that answered STOP: no SMS goes to it until it answers START."""
+
+    __tablename__ = "opt_outs"
+
+    phone_hash: str = Field(primary_key=True, max_length=64)
+    opted_out_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class ExpectedCheckin(NotificationsModel, table=True):
+    """An expected check-in and its outcome, copied from the checkin service's feed."""
+
+    __tablename__ = "expected_checkins"
+
+    id: uuid.UUID = Field(primary_key=True)
+    case_id: uuid.UUID = Field(index=True)
+    opens_at: datetime = Field(sa_type=UTCDateTime)
+    closes_at: datetime = Field(sa_type=UTCDateTime)
+    grace_ends_at: datetime = Field(sa_type=UTCDateTime)
+    status: str = Field(max_length=16)
+
+
+class FollowUpCopy(NotificationsModel, table=True):
+    """Follow-ups from the checkin service's feed: enough to not ask a caseworker twice
+    about the same unreachable number while they are already on it."""
+
+    __tablename__ = "follow_ups"
+
+    id: uuid.UUID = Field(primary_key=True)
+    case_id: uuid.UUID = Field(index=True)
+    kind: str = Field(max_length=32)
+    status: str = Field(max_length=16)
+
+
+class Reminder(NotificationsModel, table=True):
+    """One planned reminder, and the outbox row the dispatcher sends it from.
+
+    ``status``: planned → sending → sent, or cancelled (the check-in it was for was
+    attended, excused or withdrawn), or failed (a permanent provider error, or the
+    deadline passed before it could go). ``sending`` is written and committed before
+    the provider is called, and ``sent`` with the provider's id after, so a crash in
+    between is visible and reconciled with the provider (see ``dispatch``)."""
+
+    __tablename__ = "reminders"
+    __table_args__ = (
+        sa.UniqueConstraint("expected_checkin_id", "kind"),
+        # The dispatcher's queue: due rows in order.
+        sa.Index("ix_reminders_queue", "status", "next_attempt_at"),
+    )
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    case_id: uuid.UUID = Field(index=True)
+    expected_checkin_id: uuid.UUID
+    kind: str = Field(max_length=16)
+    channel: str = Field(max_length=8)
+    language: str = Field(max_length=8)
+    status: str = Field(default="planned", max_length=16)
+    # When it is planned for, the next attempt, and the moment after which it is not
+    # worth sending (the window it announces has passed, or quiet hours begin).
+    due_at: datetime = Field(sa_type=UTCDateTime)
+    next_attempt_at: datetime = Field(sa_type=UTCDateTime)
+    deadline: datetime = Field(sa_type=UTCDateTime)
+    attempts: int = 0
+    # The text as rendered (and sent), and what it costs as SMS.
+    body: str = Field(sa_type=sa.Text)
+    encoding: str | None = Field(default=None, max_length=8)
+    segments: int | None = None
+    claimed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    lease_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    provider: str | None = Field(default=None, max_length=16)
+    provider_id: str | None = Field(default=None, max_length=64, unique=True)
+    delivery_status: str | None = Field(default=None, max_length=16)
+    error: str | None = Field(default=None, max_length=200)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class SendPace(NotificationsModel, table=True):
+    """The outbound rate limit, shared by every dispatcher: each claim reserves send
+    slots after ``next_free_at`` under this row's lock."""
+
+    __tablename__ = "send_pace"
+
+    name: str = Field(primary_key=True, max_length=16)
+    next_free_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class LoggedMessage(NotificationsModel, table=True):
+    """What the ``log`` provider 'sent' (it keeps the text, never the number), so a
+    development run shows what would have gone out and a restart can reconcile."""
+
+    __tablename__ = "logged_messages"
+
+    sid: str = Field(primary_key=True, max_length=64)
+    reminder_id: uuid.UUID = Field(index=True)
+    channel: str = Field(max_length=8)
+    body: str = Field(sa_type=sa.Text)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class FeedCursor(FeedCursorBase, NotificationsModel, table=True):
+    __tablename__ = "feed_cursors"
+
+
+class ChangeEvent(ChangeEventBase, NotificationsModel, table=True):
+    __tablename__ = "change_events"
+    __table_args__ = (event_order_index(),)

@@ -78,6 +78,7 @@ weekdays = ["M", "T", "W", "T", "F", "S", "S"]
 months = ["J", "F", "M", "A", "M", "J", "J", "A", "S", "O", "N", "D"]
 window = "{weekday} {day} {month}, {opens} to {closes}"
 when = "{weekday} {day} {month} at {time}"
+press_one = "Press 1."
 [sms]
 evening_before = "Tomorrow {window}, {number}"
 window_opens = "Open until {closes}, {number}"

@@ -10,9 +10,10 @@ from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from checkin import conversations, service
-from checkin.api.deps import PolicyDep, TwilioForm, VaultDep
+from checkin.api.deps import PolicyDep, VaultDep
 from shared.db import SessionDep, utcnow
 from shared.errors import Forbidden
+from shared.twilio import TwilioForm
 
 router = APIRouter(prefix="/v1/twilio", tags=["twilio"])
 Attempt = Annotated[int, Query(ge=1, le=20)]
@@ -26,7 +27,10 @@ def _sid(form: dict[str, str], name: str) -> str:
 
 
 def _phone_hash(form: dict[str, str], vault: VaultDep) -> str | None:
-    number = form.get("From", "")
+    # A voice reminder's "press 1 to check in now" arrives on our outbound call: the
+    # person is the one called, not the caller.
+    outbound = form.get("Direction", "").startswith("outbound")
+    number = form.get("To" if outbound else "From", "")
     return vault.lookup_hash(number) if number.startswith("+") else None
 
 

@@ -44,6 +44,7 @@ class Templates:
     months: tuple[str, ...]
     window_format: str
     when_format: str
+    press_one: str  # offered at the end of a voice reminder
     texts: dict[str, dict[str, str]]  # channel -> kind -> text
 
     def window(self, opens: datetime, closes: datetime) -> str:
@@ -73,6 +74,7 @@ def parse(code: str, text: str) -> Templates:
         weekdays, months = tuple(data["weekdays"]), tuple(data["months"])
         window_format, when_format = data["window"], data["when"]
         voice, voice_language = data["voice_name"], data["voice_language"]
+        press_one = data["press_one"]
     except KeyError as exc:
         raise TemplateError(f"{where}: missing {exc}") from None
     if len(weekdays) != 7 or len(months) != 12:
@@ -80,6 +82,8 @@ def parse(code: str, text: str) -> Templates:
     for name, fmt in (("window", window_format), ("when", when_format)):
         if placeholders(fmt) != _DATES[name]:
             raise TemplateError(f"{where}: {name} must use {sorted(_DATES[name])}")
+    if placeholders(press_one):
+        raise TemplateError(f"{where}: press_one takes no placeholders")
     texts: dict[str, dict[str, str]] = {}
     for channel in CHANNELS:
         section = data.get(channel)
@@ -94,7 +98,7 @@ def parse(code: str, text: str) -> Templates:
         texts[channel] = dict(section)
     return Templates(code=code, voice=voice, voice_language=voice_language, weekdays=weekdays,
                      months=months, window_format=window_format, when_format=when_format,
-                     texts=texts)
+                     press_one=press_one, texts=texts)
 
 
 @cache

@@ -1,0 +1,25 @@
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from notifications import service
+from notifications.schemas import NotificationList, NotificationRead
+from shared.auth import Principal, Role, require_roles
+from shared.db import SessionDep
+
+router = APIRouter(prefix="/v1/cases", tags=["cases"])
+Caseworker = Annotated[Principal, require_roles(Role.caseworker, Role.supervisor)]
+
+
+@router.get("/{case_id}/notifications", response_model=NotificationList)
+async def case_notifications(case_id: uuid.UUID, session: SessionDep, _: Caseworker,
+                             limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+                             ) -> NotificationList:
+    """The case's reminders, latest first: planned, sent, cancelled or failed, with the
+    text as sent and its delivery status."""
+    rows = await service.list_notifications(session, case_id=case_id, limit=limit)
+    return NotificationList(case_id=case_id,
+                            items=[NotificationRead.model_validate(r) for r in rows])

@@ -1,0 +1,37 @@
+"""Response models. The notifications service takes no request bodies other than
+Twilio's signed form posts."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict
+
+
+class NotificationRead(BaseModel):
+    """One reminder as the caseworker sees it: what was planned, whether and when it went,
+    the text as sent and what the network said about delivery. No phone number."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    expected_checkin_id: uuid.UUID
+    kind: str
+    channel: str
+    language: str
+    status: str
+    due_at: datetime
+    deadline: datetime
+    sent_at: datetime | None
+    attempts: int
+    delivery_status: str | None
+    body: str
+    encoding: str | None
+    segments: int | None
+    error: str | None
+
+
+class NotificationList(BaseModel):
+    case_id: uuid.UUID
+    items: list[NotificationRead]
