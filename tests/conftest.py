@@ -144,3 +144,11 @@ def checkin_settings(url: str, **extra):
     from checkin.config import CheckinSettings
 
     return CheckinSettings(WAYMARK_CHECKIN_DATABASE_URL=url, env="test", **extra)
+
+
+def notifications_settings(url: str, **extra):
+    from notifications.config import NotificationsSettings
+
+    quiet = {"WAYMARK_NOTIFICATIONS_FEED_POLL_SECONDS": 0, "WAYMARK_DISPATCH_SECONDS": 0}
+    return NotificationsSettings(WAYMARK_NOTIFICATIONS_DATABASE_URL=url, env="test",
+                                 **{**quiet, **extra})

@@ -160,8 +160,9 @@ async def plan_reminders(session: AsyncSession, *, case_ids: Sequence[uuid.UUID]
                          policy_for: PolicyFor, checkin_number: str, now: datetime) -> int:
     """Bring the cases' planned reminders in line with their pending expected check-ins,
     contact and policy: add what is missing, move or re-word what changed, cancel what
-    no longer applies. Sent, failed and cancelled reminders are history and stay as
-    they are, so a replay never plans a reminder twice. Returns how many were added."""
+    no longer applies; one cancelled earlier and wanted again (after START) is planned
+    again. Sent and failed reminders are history and stay as they are, so a replay
+    never sends a reminder twice. Returns how many were added."""
     if not case_ids:
         return 0
     contacts = {c.case_id: c for c in (await session.execute(
@@ -202,9 +203,11 @@ async def plan_reminders(session: AsyncSession, *, case_ids: Sequence[uuid.UUID]
             new.append({"id": uuid.uuid4(), "case_id": _case_of(expected, key[0]),
                         "expected_checkin_id": key[0], "kind": key[1], "status": "planned",
                         "attempts": 0, **values})
-        elif current.status == "planned" and _differs(current, values):
+        elif (current.status == "planned" and _differs(current, values)) or (
+                current.status == "cancelled"):  # wanted again: START, a channel back
             for field, value in values.items():
                 setattr(current, field, value)
+            current.status, current.error = "planned", None
     stale = [r.id for key, r in existing.items() if r.status == "planned" and key not in wanted]
     if stale:
         await _cancel(session, Reminder.id.in_(stale), reason="no longer planned")
