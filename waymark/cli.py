@@ -1,4 +1,4 @@
-"""``waymark run | migrate | token | sms``."""
+"""``waymark run | migrate | token | sms | dispatch``."""
 
 from __future__ import annotations
 
@@ -48,11 +48,14 @@ def run(host: str) -> int:
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
     children: dict[str, subprocess.Popen] = {}
+    env = dict(os.environ)
+    for service in SERVICES:  # each service finds the others at the ports chosen here
+        env.setdefault(f"WAYMARK_{service.upper()}_URL", f"http://{host}:{_settings(service).port}")
     for service in SERVICES:
         port = _settings(service).port
         children[service] = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "--factory", f"{service}.app:create_app",
-             "--host", host, "--port", str(port)],
+             "--host", host, "--port", str(port)], env=env,
             # Own session: a terminal's Ctrl-C reaches only us, and we forward it once
             # (a second SIGINT would make uvicorn skip its graceful shutdown).
             start_new_session=True,
@@ -115,6 +118,23 @@ def sms(sender: str, body: str) -> int:
     return 0 if response.status_code == 200 else 1
 
 
+def dispatch(until_idle: bool) -> int:
+    """Run the notifications dispatcher on its own (a sending worker)."""
+    import asyncio
+    import json
+
+    from notifications.app import run_dispatcher
+    from notifications.config import NotificationsSettings
+
+    from shared.logging import configure_logging
+
+    settings = NotificationsSettings()
+    configure_logging("notifications", settings.log_level)
+    stats = asyncio.run(run_dispatcher(settings, until_idle=until_idle))
+    print(json.dumps(vars(stats)))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="waymark", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -129,9 +149,14 @@ def main(argv: list[str] | None = None) -> int:
     sms_parser = commands.add_parser("sms", help="send a signed test SMS to local checkin")
     sms_parser.add_argument("--from", dest="sender", required=True, help="E.164 number")
     sms_parser.add_argument("body", help="the message, for example 'CHECKIN 123456'")
+    dispatch_parser = commands.add_parser("dispatch", help="run the reminder dispatcher alone")
+    dispatch_parser.add_argument("--until-idle", action="store_true",
+                                 help="stop when no reminder is due")
     args = parser.parse_args(argv)
     if args.command == "run":
         return run(args.host)
+    if args.command == "dispatch":
+        return dispatch(args.until_idle)
     if args.command == "migrate":
         migrate()
         return 0

@@ -3,24 +3,27 @@ scheduler are made in the lifespan, never at import."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from functools import partial
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from twilio.request_validator import RequestValidator
 
 from notifications.api import cases, twilio
 from notifications.config import NotificationsSettings
-from notifications.dispatch import Dispatcher, DispatchPolicy
+from notifications.dispatch import Dispatcher, DispatchPolicy, Stats
 from notifications.models import ChangeEvent, FeedCursor
 from notifications.providers import LogProvider, Provider, TwilioProvider
 from notifications.service import apply_checkin_change, apply_registry_change
 from notifications.templates import all_templates
 from shared.changefeed import FeedConsumer, changes_router
 from shared.crypto import PhoneVault
+from shared.db import make_engine, make_sessionmaker
 from shared.http import ServiceTokenAuth, make_client
 from shared.web import install_common, service_lifespan
 
@@ -45,22 +48,24 @@ def create_app(settings: NotificationsSettings | None = None) -> FastAPI:
     return app
 
 
-def make_provider(app: FastAPI, settings: NotificationsSettings) -> Provider:
+def make_provider(settings: NotificationsSettings,
+                  sessionmaker: Callable[[], async_sessionmaker[AsyncSession]]) -> Provider:
+    """The configured provider. ``sessionmaker`` is a getter, looked up per send, so one
+    swapped in later (tests) is the one the log provider writes with."""
     if settings.provider == "twilio":
         return TwilioProvider(
             account_sid=settings.twilio_account_sid, auth_token=settings.twilio_auth_token,
             from_number=settings.twilio_from_number, api_base=settings.twilio_api_base,
             timeout=settings.http_timeout_seconds,
             checkin_voice_url=f"{settings.checkin_public_url.rstrip('/')}/v1/twilio/voice")
-    # Looked up per send, so a sessionmaker swapped in later (tests) is the one used.
-    return LogProvider(lambda: app.state.sessionmaker)
+    return LogProvider(sessionmaker)
 
 
-def dispatcher(app: FastAPI) -> Dispatcher:
-    """A dispatcher over the app's current database, provider and settings."""
-    settings: NotificationsSettings = app.state.settings
+def make_dispatcher(settings: NotificationsSettings, *,
+                    sessionmaker: async_sessionmaker[AsyncSession], provider: Provider,
+                    vault: PhoneVault) -> Dispatcher:
     return Dispatcher(
-        sessionmaker=app.state.sessionmaker, provider=app.state.provider, vault=app.state.vault,
+        sessionmaker=sessionmaker, provider=provider, vault=vault,
         status_callback=settings.status_callback_url, checkin_number=settings.checkin_number,
         policy_for=settings.policy_for,
         policy=DispatchPolicy(
@@ -69,6 +74,36 @@ def dispatcher(app: FastAPI) -> Dispatcher:
             lease=timedelta(seconds=settings.lease_seconds),
             retry_first=timedelta(seconds=settings.retry_first_seconds),
             retry_max=timedelta(seconds=settings.retry_max_seconds)))
+
+
+def dispatcher(app: FastAPI) -> Dispatcher:
+    """A dispatcher over the app's current database, provider and settings."""
+    return make_dispatcher(app.state.settings, sessionmaker=app.state.sessionmaker,
+                           provider=app.state.provider, vault=app.state.vault)
+
+
+async def run_dispatcher(settings: NotificationsSettings, *, until_idle: bool = False) -> Stats:
+    """The dispatcher on its own, without the HTTP service (``waymark dispatch``): a
+    worker to scale sending apart from the API. ``until_idle`` stops when nothing due
+    is left."""
+    engine = make_engine(settings.database_url, pool_size=4)
+    sessionmaker = make_sessionmaker(engine)
+    provider = make_provider(settings, lambda: sessionmaker)
+    worker = make_dispatcher(settings, sessionmaker=sessionmaker, provider=provider,
+                             vault=PhoneVault(keys=settings.phone_keys,
+                                              hash_key=settings.phone_hash_key))
+    total = Stats()
+    try:
+        while True:
+            stats = await worker.run_once()
+            total.add(stats)
+            if stats.claimed == 0 and stats.reconciled == 0:
+                if until_idle:
+                    return total
+                await asyncio.sleep(settings.dispatch_seconds or 1.0)
+    finally:
+        await provider.aclose()
+        await engine.dispose()
 
 
 def feeds(app: FastAPI) -> list[FeedConsumer]:
@@ -93,7 +128,7 @@ async def _background(app: FastAPI, settings: NotificationsSettings) -> AsyncIte
                                             timeout=settings.http_timeout_seconds)
     app.state.checkin_client = make_client(settings.checkin_url, auth=auth,
                                            timeout=settings.http_timeout_seconds)
-    app.state.provider = make_provider(app, settings)
+    app.state.provider = make_provider(settings, lambda: app.state.sessionmaker)
 
     async def poll_feeds() -> None:
         # Registry first: a contact known before its check-ins arrive plans in one go.
