@@ -69,6 +69,8 @@ class QuietHours:
 
     def next_start(self, moment: datetime) -> datetime:
         """The first moment of the next quiet period after ``moment``."""
+        if self.start == self.end:  # no quiet hours at all
+            return datetime.max.replace(tzinfo=UTC)
         local = _local(moment, self.tz)
         candidate = _at(local.date(), self.start, self.tz)
         if candidate <= moment:

@@ -1,6 +1,6 @@
 """Where reminders go: ``log`` (development: prints with the number masked and keeps the
-text) or ``twilio`` (the real twilio client, over httpx through the client's own
-HTTP-layer extension point, so ``TWILIO_API_BASE`` can name a compatible server).
+text) or ``twilio`` (the real twilio client, on its own aiohttp HTTP layer, extended at
+the client's extension point, so ``TWILIO_API_BASE`` can name a compatible server).
 
 A provider raises ``TransientError`` for what may work later (network, 5xx, 429) and
 ``PermanentError`` for what never will (an invalid or unreachable number, an opt-out
@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-import httpx
+import aiohttp
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from twilio.base.exceptions import TwilioRestException
-from twilio.http import AsyncHttpClient
+from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.http.response import Response as TwilioResponse
 from twilio.rest import Client
 from twilio.twiml.voice_response import VoiceResponse
@@ -124,16 +124,15 @@ class LogProvider:
         return None
 
 
-class HttpxTwilioClient(AsyncHttpClient):
-    """The twilio client's HTTP layer over one pooled httpx client. ``api_base``
-    replaces ``https://api.twilio.com`` (a Twilio-compatible server in tests). Requests
-    are not logged: their query strings can carry phone numbers."""
+class TwilioHttp(AsyncTwilioHttpClient):
+    """The twilio client's own async HTTP layer (aiohttp, one pooled session), extended
+    at its documented point: ``api_base`` replaces ``https://api.twilio.com`` (a
+    Twilio-compatible server in tests). Requests are not logged: their query strings
+    can carry phone numbers."""
 
     def __init__(self, *, api_base: str | None, timeout: float) -> None:
-        super().__init__(logger=log, is_async=True, timeout=timeout)
+        super().__init__(timeout=timeout, logger=log)
         self.api_base = api_base.rstrip("/") if api_base else None
-        self.client = httpx.AsyncClient(
-            timeout=timeout, limits=httpx.Limits(max_connections=200, max_keepalive_connections=200))
 
     async def request(self, method: str, url: str, params: dict | None = None,
                       data: dict | None = None, headers: dict | None = None,
@@ -142,13 +141,17 @@ class HttpxTwilioClient(AsyncHttpClient):
                       allow_redirects: bool = False) -> TwilioResponse:
         if self.api_base and url.startswith(TWILIO_API):
             url = self.api_base + url[len(TWILIO_API):]
-        response = await self.client.request(
-            method, url, params=params, data=data, headers=headers, auth=auth,
-            timeout=timeout or self.timeout, follow_redirects=allow_redirects)
-        return TwilioResponse(response.status_code, response.text, response.headers)
-
-    async def aclose(self) -> None:
-        await self.client.aclose()
+        headers = dict(headers or {})
+        if auth is not None:
+            headers["Authorization"] = aiohttp.encode_basic_auth(*auth)
+        # Repeated keys (StatusCallbackEvent) as a list of pairs: a form aiohttp encodes.
+        form = [(key, item) for key, value in (data or {}).items()
+                for item in (value if isinstance(value, list) else [value])]
+        async with self.session.request(
+                method.upper(), url, params=params, data=form or None, headers=headers,
+                timeout=aiohttp.ClientTimeout(total=timeout or self.timeout),
+                allow_redirects=allow_redirects) as response:
+            return TwilioResponse(response.status, await response.text(), response.headers)
 
 
 class TwilioProvider:
@@ -158,7 +161,7 @@ class TwilioProvider:
 
     def __init__(self, *, account_sid: str, auth_token: str, from_number: str,
                  api_base: str | None, timeout: float, checkin_voice_url: str | None) -> None:
-        self.http = HttpxTwilioClient(api_base=api_base, timeout=timeout)
+        self.http = TwilioHttp(api_base=api_base, timeout=timeout)
         self.client = Client(account_sid, auth_token, http_client=self.http)
         self.from_number = from_number
         self.checkin_voice_url = checkin_voice_url
@@ -177,7 +180,7 @@ class TwilioProvider:
             return sent.sid
         except TwilioRestException as exc:
             raise classify(exc) from None
-        except httpx.HTTPError as exc:
+        except (aiohttp.ClientError, TimeoutError) as exc:
             raise TransientError(type(exc).__name__) from None
 
     async def find(self, message: Outgoing, *, since: datetime) -> str | None:
@@ -190,12 +193,12 @@ class TwilioProvider:
                 to=message.to, date_sent_after=since, limit=50)
         except TwilioRestException as exc:
             raise classify(exc) from None
-        except httpx.HTTPError as exc:
+        except (aiohttp.ClientError, TimeoutError) as exc:
             raise TransientError(type(exc).__name__) from None
         return next((m.sid for m in sent if m.body == message.body), None)
 
     async def aclose(self) -> None:
-        await self.http.aclose()
+        await self.http.close()
 
 
 def classify(exc: TwilioRestException) -> TransientError | PermanentError:

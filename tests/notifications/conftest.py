@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import httpx
 import pytest
@@ -38,10 +39,13 @@ def fresh_notifications(empty_database):
     dispatcher's concurrent sends, other processes): ``async with fresh(**settings)``."""
     from notifications.app import create_app
 
-    def make(**extra) -> LifespanManager:
+    @asynccontextmanager
+    async def make(**extra) -> AsyncIterator:
         url = empty_database(f"notifications_{uuid.uuid4().hex[:6]}")
         upgrade("notifications", url)
-        return LifespanManager(create_app(notifications_settings(url, **extra)))
+        app = create_app(notifications_settings(url, **extra))
+        async with LifespanManager(app):
+            yield app
 
     return make
 
