@@ -1,5 +1,6 @@
 """``waymark run``: migrates, starts three real uvicorn processes that answer health
-checks and serve a case, and stops them all cleanly on SIGINT (Ctrl-C)."""
+checks, serve a case and carry it to checkin and notifications over the change feeds,
+and stops them all cleanly on SIGINT (Ctrl-C)."""
 
 from __future__ import annotations
 
@@ -39,6 +40,21 @@ def wait_until_ready(url: str, process: subprocess.Popen, timeout: float = 30) -
     raise AssertionError(f"{url} never became ready")
 
 
+def wait_for_reminders(url: str, case_id: str, timeout: float = 30) -> list[dict]:
+    """The case's reminders for its first check-in, once the feeds have carried it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        response = httpx.get(f"{url}/v1/cases/{case_id}/notifications",
+                             headers=auth("caseworker"))
+        if response.status_code == 200 and (items := response.json()["items"]):
+            earliest = min(items, key=lambda r: r["due_at"])["expected_checkin_id"]
+            first = [r for r in items if r["expected_checkin_id"] == earliest]
+            if len(first) == 3:
+                return first
+        time.sleep(0.5)
+    raise AssertionError("no reminders were planned for the new case")
+
+
 @pytest.fixture
 def service_env(empty_database, tmp_path) -> dict[str, str]:
     env = dict(os.environ)
@@ -67,6 +83,10 @@ def test_waymark_run_starts_three_healthy_services_and_stops_on_sigint(service_e
         read = httpx.get(f"{urls['registry']}/v1/cases/{created.json()['id']}",
                          headers=auth("caseworker"))
         assert read.json()["reference"] == created.json()["reference"]
+        # The case flows registry -> checkin (its schedule) -> notifications (reminders).
+        reminders = wait_for_reminders(urls["notifications"], created.json()["id"])
+        assert {r["kind"] for r in reminders} == {"evening_before", "window_opens", "nudge"}
+        assert all(r["status"] == "planned" and r["channel"] == "sms" for r in reminders)
 
         process.send_signal(signal.SIGINT)
         output, _ = process.communicate(timeout=30)
