@@ -193,3 +193,20 @@ async def test_the_rate_limit_is_never_exceeded(server, fresh_notifications):
     assert stats["created"] == 25 and stats["duplicates"] == 0
     assert stats["max_per_second"] <= 10
     assert stats["last"] - stats["first"] >= 2.3  # 25 at 10/s: paced, not bunched
+
+
+async def test_no_phone_number_reaches_the_logs(app, server, clock, caplog):
+    import logging
+
+    with caplog.at_level(logging.DEBUG):
+        await add_person(app, channels=["sms", "voice"])
+        await add_person(app, phone="+447911123499")
+        server.fail(status=500)
+        server.fail(status=400, code=21211, to="+447911123499")
+        clock.move_to(EVENING_BEFORE)
+        for _ in range(3):
+            await dispatcher(app).tick()
+            clock.shift(timedelta(minutes=2))
+    assert server.stats()["created"] >= 1 and caplog.records
+    for number in (PHONE, "+447911123499", PHONE[1:], "7911123456"):
+        assert number not in caplog.text
