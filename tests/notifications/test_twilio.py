@@ -210,3 +210,18 @@ async def test_no_phone_number_reaches_the_logs(app, server, clock, caplog):
     assert server.stats()["created"] >= 1 and caplog.records
     for number in (PHONE, "+447911123499", PHONE[1:], "7911123456"):
         assert number not in caplog.text
+
+
+async def test_the_scheduler_ticks_the_dispatcher(server, fresh_notifications):
+    server.reset()
+    async with fresh_notifications(
+            WAYMARK_NOTIFY_PROVIDER="twilio", TWILIO_API_BASE=server.url,
+            TWILIO_ACCOUNT_SID=server.account_sid, WAYMARK_DISPATCH_SECONDS=0.2,
+            WAYMARK_REMINDER_POLICY=NO_QUIET_HOURS) as app:
+        [case_id] = await _due_now(app)
+        for _ in range(50):  # nobody calls the dispatcher: APScheduler does
+            if (await reminders(app, case_id))["window_opens"].status == "sent":
+                break
+            await asyncio.sleep(0.1)
+        assert (await reminders(app, case_id))["window_opens"].status == "sent"
+    assert server.stats()["created"] == 1

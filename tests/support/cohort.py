@@ -23,9 +23,10 @@ def phone(index: int) -> str:
 
 
 def seed(url: str, *, count: int, due_at: datetime, vault: PhoneVault,
-         reminders: bool = True, language: str = "en") -> None:
+         reminders: bool = True, language: str = "en", start: int = 0) -> None:
     """``count`` active cases, each with one pending window opening at ``due_at`` and,
-    if ``reminders``, its "window open" reminder already planned and due."""
+    if ``reminders``, its "window open" reminder already planned and due. Phone numbers
+    are ``phone(start)`` onwards, so a second cohort can have numbers of its own."""
     engine = sa.create_engine(sync_url(url))
     closes = due_at + timedelta(hours=10)
     texts = templates(language)
@@ -34,9 +35,9 @@ def seed(url: str, *, count: int, due_at: datetime, vault: PhoneVault,
     now = utcnow()
     try:
         with engine.begin() as conn:
-            for start in range(0, count, CHUNK):
+            for first in range(start, start + count, CHUNK):
                 contacts, expected, planned = [], [], []
-                for index in range(start, min(start + CHUNK, count)):
+                for index in range(first, min(first + CHUNK, start + count)):
                     case_id, expected_id, number = uuid.uuid4(), uuid.uuid4(), phone(index)
                     contacts.append({
                         "case_id": case_id, "version": 1, "status": "active",
