@@ -21,6 +21,7 @@ import logging
 import random
 import time
 import uuid
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -47,8 +48,9 @@ from shared.db import dialect_insert, utcnow
 
 log = logging.getLogger("waymark.notifications.dispatch")
 REMINDERS = Reminder.__table__
-UNREACHABLE = "contact_unreachable"
-PACING_HEADROOM = 0.005  # the follow-up kind checkin opens for it
+UNREACHABLE = "contact_unreachable"  # the follow-up kind checkin opens for it
+PACING_HEADROOM = 0.005
+WINDOW_MARGIN = 0.005  # seconds of transit jitter a one-second window tolerates
 
 
 @dataclass(frozen=True)
@@ -108,6 +110,8 @@ class Dispatcher:
     policy: DispatchPolicy = field(default_factory=DispatchPolicy)
     checkin_number: str = ""
     policy_for: Any = None  # for re-planning after a carrier opt-out
+    _recent: deque[float] | None = field(default=None, init=False, repr=False)
+    _pacing: asyncio.Lock | None = field(default=None, init=False, repr=False)
 
     # --- the public steps ----------------------------------------------------------
 
@@ -199,9 +203,8 @@ class Dispatcher:
         gate = asyncio.Semaphore(self.policy.concurrency)
 
         async def send(item: Claimed) -> Outcome:
-            wait = item.slot - time.time()
-            if wait > 0:
-                await asyncio.sleep(wait)
+            if self.policy.rate:
+                await self._pace(item.slot)
             async with gate:
                 try:
                     sid = await self.provider.send(item.message, status_callback=self._callback(item))
@@ -212,8 +215,10 @@ class Dispatcher:
                     return Outcome(item, error=TransientError(type(exc).__name__))
                 return Outcome(item, provider_id=sid)
 
+        # Tasks made here start in slot order (as_completed would start them in any).
+        tasks = [asyncio.ensure_future(send(item)) for item in claimed]
         pending: list[Outcome] = []
-        for finished in asyncio.as_completed([send(item) for item in claimed]):
+        for finished in asyncio.as_completed(tasks):
             pending.append(await finished)
             if len(pending) >= self.policy.record_every:
                 stats.add(await self.record(pending))
@@ -310,6 +315,21 @@ class Dispatcher:
         return stats
 
     # --- the parts -------------------------------------------------------------------
+
+    async def _pace(self, slot: float) -> None:
+        """Wait for the message's slot, and also until this dispatcher's last ``rate``
+        sends (as they really started, after any event-loop delay) span more than a
+        second: an earlier send held up must not bunch with the next ones."""
+        if self._recent is None:
+            self._recent, self._pacing = deque(maxlen=max(1, int(self.policy.rate))), asyncio.Lock()
+        async with self._pacing:  # sends start one at a time, in slot order
+            start = slot
+            if len(self._recent) == self._recent.maxlen:
+                start = max(start, self._recent[0] + 1.0 + WINDOW_MARGIN)
+            wait = start - time.time()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            self._recent.append(time.time())
 
     def _callback(self, item: Claimed) -> str:
         # Our id rides along, so a callback can settle a send we did not get to record.

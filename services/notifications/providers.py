@@ -163,6 +163,9 @@ class TwilioProvider:
                  api_base: str | None, timeout: float, checkin_voice_url: str | None) -> None:
         self.http = TwilioHttp(api_base=api_base, timeout=timeout)
         self.client = Client(account_sid, auth_token, http_client=self.http)
+        # The client imports its resources on first use; doing it now keeps that delay
+        # out of the first send (where it would bunch paced sends together).
+        _ = self.client.messages, self.client.calls
         self.from_number = from_number
         self.checkin_voice_url = checkin_voice_url
 
