@@ -130,7 +130,14 @@ def dispatch(until_idle: bool) -> int:
 
     settings = NotificationsSettings()
     configure_logging("notifications", settings.log_level)
-    stats = asyncio.run(run_dispatcher(settings, until_idle=until_idle))
+    try:  # uvloop, as uvicorn uses for the services, where it is installed
+        import uvloop
+
+        runner = asyncio.Runner(loop_factory=uvloop.new_event_loop)
+    except ImportError:
+        runner = asyncio.Runner()
+    with runner:
+        stats = runner.run(run_dispatcher(settings, until_idle=until_idle))
     print(json.dumps(vars(stats)))
     return 0
 

@@ -95,13 +95,14 @@ async def run_dispatcher(settings: NotificationsSettings, *, until_idle: bool = 
     total = Stats()
     try:
         while True:
-            stats = await worker.run_once()
+            stats = await worker.step()
             total.add(stats)
             if stats.claimed == 0 and stats.reconciled == 0:
                 if until_idle:
                     return total
                 await asyncio.sleep(settings.dispatch_seconds or 1.0)
     finally:
+        total.add(await worker.settle())
         await provider.aclose()
         await engine.dispose()
 

@@ -50,7 +50,6 @@ log = logging.getLogger("waymark.notifications.dispatch")
 REMINDERS = Reminder.__table__
 UNREACHABLE = "contact_unreachable"  # the follow-up kind checkin opens for it
 PACING_HEADROOM = 0.005
-WINDOW_MARGIN = 0.005  # seconds of transit jitter a one-second window tolerates
 
 
 @dataclass(frozen=True)
@@ -110,45 +109,75 @@ class Dispatcher:
     policy: DispatchPolicy = field(default_factory=DispatchPolicy)
     checkin_number: str = ""
     policy_for: Any = None  # for re-planning after a carrier opt-out
-    _recent: deque[float] | None = field(default=None, init=False, repr=False)
+    _recent: deque[asyncio.Future[float]] | None = field(default=None, init=False, repr=False)
     _pacing: asyncio.Lock | None = field(default=None, init=False, repr=False)
+    _inflight: deque[asyncio.Future[Stats]] = field(default_factory=deque, init=False, repr=False)
 
     # --- the public steps ----------------------------------------------------------
 
     async def run_once(self, now: datetime | None = None) -> Stats:
-        """Expire, reconcile, then claim one batch and send it."""
+        """Expire, reconcile, then claim one batch and send it; returns when it is sent."""
+        stats = await self.step(now)
+        stats.add(await self.settle())
+        return stats
+
+    async def step(self, now: datetime | None = None) -> Stats:
+        """One round of a running dispatcher: expire, reconcile, claim a batch and start
+        sending it, then wait for the batch before it. One batch is always claimed
+        ahead, so sending never pauses for a claim and paced send slots stay back to
+        back. Call ``settle`` when done."""
         now = now or utcnow()
         stats = Stats()
         stats.failed += await self.expire(now)
         stats.add(await self.reconcile(now))
         claimed, cancelled = await self.claim(now)
         stats.claimed, stats.cancelled = len(claimed), cancelled
-        stats.add(await self.deliver(claimed))
+        if claimed:
+            self._inflight.append(asyncio.ensure_future(self.deliver(claimed)))
+        while len(self._inflight) > 1 or (self._inflight and not claimed):
+            stats.add(await self._inflight.popleft())
+        return stats
+
+    async def settle(self) -> Stats:
+        """Wait for every batch still being sent."""
+        stats = Stats()
+        while self._inflight:
+            stats.add(await self._inflight.popleft())
         return stats
 
     async def drain(self, *, max_rounds: int = 10_000) -> Stats:
         """Run until nothing due is left (tests and the benchmark)."""
         total = Stats()
-        for _ in range(max_rounds):
-            stats = await self.run_once()
-            total.add(stats)
-            if stats.claimed == 0 and stats.reconciled == 0:
-                break
+        try:
+            for _ in range(max_rounds):
+                stats = await self.step()
+                total.add(stats)
+                if stats.claimed == 0 and stats.reconciled == 0:
+                    break
+        finally:
+            total.add(await self.settle())
         return total
 
-    async def tick(self) -> None:
-        """For the scheduler: a few batches, logging (never raising) on trouble; the
-        work and its progress live in the database, so the next tick carries on."""
+    async def tick(self, *, max_seconds: float = 30.0) -> None:
+        """For the scheduler: batches while there are due ones (up to ``max_seconds``),
+        logging (never raising) on trouble; the work and its progress live in the
+        database, so the next tick carries on."""
+        total = Stats()
+        until = time.monotonic() + max_seconds
         try:
-            for _ in range(20):
-                stats = await self.run_once()
-                if stats.sent or stats.failed or stats.retried:
-                    log.info("dispatched: %d sent, %d retried, %d failed, %d cancelled",
-                             stats.sent, stats.retried, stats.failed, stats.cancelled)
-                if stats.claimed < self.policy.batch:
-                    break
+            try:
+                while time.monotonic() < until:
+                    stats = await self.step()
+                    total.add(stats)
+                    if stats.claimed == 0 and stats.reconciled == 0:
+                        break
+            finally:
+                total.add(await self.settle())
         except Exception as exc:  # the database or provider is down: next tick retries
             log.error("dispatch failed: %s", type(exc).__name__)
+        if total.sent or total.failed or total.retried:
+            log.info("dispatched: %d sent, %d retried, %d failed, %d cancelled",
+                     total.sent, total.retried, total.failed, total.cancelled)
 
     async def expire(self, now: datetime) -> int:
         """Fail what was never sent in time: a late reminder is worse than none."""
@@ -203,8 +232,7 @@ class Dispatcher:
         gate = asyncio.Semaphore(self.policy.concurrency)
 
         async def send(item: Claimed) -> Outcome:
-            if self.policy.rate:
-                await self._pace(item.slot)
+            done = await self._pace(item.slot) if self.policy.rate else None
             async with gate:
                 try:
                     sid = await self.provider.send(item.message, status_callback=self._callback(item))
@@ -213,6 +241,9 @@ class Dispatcher:
                 except Exception as exc:  # a provider bug must not strand the batch
                     log.error("provider raised %s", type(exc).__name__)
                     return Outcome(item, error=TransientError(type(exc).__name__))
+                finally:
+                    if done is not None:
+                        done.set_result(time.time())
                 return Outcome(item, provider_id=sid)
 
         # Tasks made here start in slot order (as_completed would start them in any).
@@ -316,20 +347,24 @@ class Dispatcher:
 
     # --- the parts -------------------------------------------------------------------
 
-    async def _pace(self, slot: float) -> None:
-        """Wait for the message's slot, and also until this dispatcher's last ``rate``
-        sends (as they really started, after any event-loop delay) span more than a
-        second: an earlier send held up must not bunch with the next ones."""
+    async def _pace(self, slot: float) -> asyncio.Future[float]:
+        """Wait for the message's slot, and until the send ``rate`` places back has
+        finished more than a second ago; returns the future the caller resolves with
+        the time its own send finished. The provider receives a request before it
+        answers it, so no one-second window at the provider ever holds more than
+        ``rate`` requests, whatever the delays on the way."""
         if self._recent is None:
             self._recent, self._pacing = deque(maxlen=max(1, int(self.policy.rate))), asyncio.Lock()
         async with self._pacing:  # sends start one at a time, in slot order
             start = slot
             if len(self._recent) == self._recent.maxlen:
-                start = max(start, self._recent[0] + 1.0 + WINDOW_MARGIN)
+                start = max(start, await asyncio.shield(self._recent[0]) + 1.0)
             wait = start - time.time()
             if wait > 0:
                 await asyncio.sleep(wait)
-            self._recent.append(time.time())
+            done: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+            self._recent.append(done)
+        return done
 
     def _callback(self, item: Claimed) -> str:
         # Our id rides along, so a callback can settle a send we did not get to record.

@@ -196,11 +196,12 @@ async def plan_reminders(session: AsyncSession, *, case_ids: Sequence[uuid.UUID]
                 contact=contact, expected=row, planned=planned, channel=channel,
                 checkin_number=checkin_number)
 
+    case_of = {row.id: row.case_id for row in expected}
     new = []
     for key, values in wanted.items():
         current = existing.get(key)
         if current is None:
-            new.append({"id": uuid.uuid4(), "case_id": _case_of(expected, key[0]),
+            new.append({"id": uuid.uuid4(), "case_id": case_of[key[0]],
                         "expected_checkin_id": key[0], "kind": key[1], "status": "planned",
                         "attempts": 0, **values})
         elif (current.status == "planned" and _differs(current, values)) or (
@@ -215,10 +216,6 @@ async def plan_reminders(session: AsyncSession, *, case_ids: Sequence[uuid.UUID]
         await session.execute(sa.insert(Reminder), new)
     await session.flush()
     return len(new)
-
-
-def _case_of(expected: Iterable[ExpectedCheckin], expected_id: uuid.UUID) -> uuid.UUID:
-    return next(row.case_id for row in expected if row.id == expected_id)
 
 
 def _differs(reminder: Reminder, values: dict[str, Any]) -> bool:
