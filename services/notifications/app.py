@@ -95,14 +95,11 @@ async def run_dispatcher(settings: NotificationsSettings, *, until_idle: bool = 
     total = Stats()
     try:
         while True:
-            stats = await worker.step()
-            total.add(stats)
-            if stats.claimed == 0 and stats.reconciled == 0:
-                if until_idle:
-                    return total
-                await asyncio.sleep(settings.dispatch_seconds or 1.0)
+            total.add(await worker.drain())
+            if until_idle:
+                return total
+            await asyncio.sleep(settings.dispatch_seconds or 1.0)
     finally:
-        total.add(await worker.settle())
         await provider.aclose()
         await engine.dispose()
 

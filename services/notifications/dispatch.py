@@ -146,7 +146,7 @@ class Dispatcher:
         return stats
 
     async def drain(self, *, max_rounds: int = 10_000) -> Stats:
-        """Run until nothing due is left (tests and the benchmark)."""
+        """Run until nothing due is left (tests, the benchmark, `waymark dispatch`)."""
         total = Stats()
         try:
             for _ in range(max_rounds):
