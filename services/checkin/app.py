@@ -14,6 +14,7 @@ from twilio.request_validator import RequestValidator
 
 from checkin import jobs
 from checkin.api import cases, checkins, follow_ups, outages, summaries, twilio
+from checkin.api.deps import pin_policy
 from checkin.config import CheckinSettings
 from checkin.models import ChangeEvent, FeedCursor
 from checkin.service import apply_notifications_change, apply_registry_change
@@ -32,6 +33,7 @@ def create_app(settings: CheckinSettings | None = None) -> FastAPI:
         languages()  # a broken translation fails the start, not a person's check-in
         app.state.vault = PhoneVault(keys=settings.phone_keys, hash_key=settings.phone_hash_key)
         app.state.twilio_validator = RequestValidator(settings.twilio_auth_token)
+        app.state.pin_policy = pin_policy(settings)
         async with service_lifespan(app, settings), _background(app, settings):
             yield
 

@@ -63,15 +63,17 @@ def _local(case: CaseCopy, moment: datetime) -> datetime:
     return moment.astimezone(ZoneInfo(case.timezone))
 
 
-async def _next_text(session: AsyncSession, case: CaseCopy, lang: Language, now: datetime,
-                     *, include_open: bool = False, upcoming: ExpectedCheckin | None = None,
-                     ) -> str:
-    if upcoming is None:
-        upcoming = await service.next_expected(session, case_id=case.case_id, now=now,
-                                               include_open=include_open)
+def _window_text(case: CaseCopy, lang: Language, upcoming: ExpectedCheckin | None) -> str:
     if upcoming is None:
         return lang.say("next_none")
     return lang.window(_local(case, upcoming.opens_at), _local(case, upcoming.closes_at))
+
+
+async def _next_text(session: AsyncSession, case: CaseCopy, lang: Language, now: datetime,
+                     *, include_open: bool = False) -> str:
+    upcoming = await service.next_expected(session, case_id=case.case_id, now=now,
+                                           include_open=include_open)
+    return _window_text(case, lang, upcoming)
 
 
 async def _checked_in(session: AsyncSession, case: CaseCopy, lang: Language, channel: str,
@@ -83,7 +85,7 @@ async def _checked_in(session: AsyncSession, case: CaseCopy, lang: Language, cha
     else:
         key = "already" if recorded.already else "nothing_due"
     return lang.say(f"{'sms' if channel == 'sms' else 'voice'}_{key}",
-                    next=await _next_text(session, case, lang, now, upcoming=recorded.next))
+                    next=_window_text(case, lang, recorded.next))
 
 
 # --- SMS ----------------------------------------------------------------------------

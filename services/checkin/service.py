@@ -17,6 +17,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from checkin.models import (
     CaseCopy,
@@ -32,7 +33,7 @@ from checkin.models import (
 )
 from checkin.schedule import Requirement, windows
 from shared.changefeed import Change, publish, publish_many
-from shared.db import dialect_insert, utcnow
+from shared.db import UTCDateTime, dialect_insert, utcnow
 from shared.errors import Conflict, NotFound
 
 CASE_EVENTS = frozenset({"case.created", "case.updated", "case.status_changed"})
@@ -281,6 +282,22 @@ async def check_pin(session: AsyncSession, *, cases: Sequence[CaseCopy], pin: st
 # --- check-ins ----------------------------------------------------------------------
 
 
+# Built once: statements on the check-in path cost more to build than to run.
+_OUTSTANDING_LIMIT = 3
+_OUTSTANDING = (
+    sa.select(ExpectedCheckin).where(
+        ExpectedCheckin.case_id == sa.bindparam("case_id"),
+        ExpectedCheckin.status.in_(("pending", "excused")),
+        ExpectedCheckin.grace_ends_at >= sa.bindparam("now", type_=UTCDateTime))
+    .order_by(ExpectedCheckin.opens_at).limit(_OUTSTANDING_LIMIT).with_for_update())
+_INSERT_CHECKIN = sa.insert(Checkin.__table__)  # type: ignore[attr-defined]
+_SETTLE = sa.update(ExpectedCheckin.__table__).where(  # type: ignore[attr-defined]
+    ExpectedCheckin.__table__.c.id == sa.bindparam("expected_id"))  # type: ignore[attr-defined]
+_CASES_BY_PHONE = (
+    sa.select(CaseCopy).where(CaseCopy.phone_hash == sa.bindparam("phone_hash"))
+    .order_by(CaseCopy.case_id).with_for_update())
+
+
 @dataclass(frozen=True, slots=True)
 class Recorded:
     checkin: Checkin
@@ -288,7 +305,7 @@ class Recorded:
     # True when the window this falls in was already attended: nothing new is due.
     already: bool = False
     duplicate: bool = False
-    # The next window still to attend after this check-in, if one is planned.
+    # The next window still to attend after this check-in (None: none is planned).
     next: ExpectedCheckin | None = None
 
 
@@ -314,14 +331,11 @@ async def record_checkin(
             return Recorded(checkin=recent, expected=expected, duplicate=True)
     # One query for the window to settle and the one after it (a reply names it).
     outstanding = (await session.execute(
-        sa.select(ExpectedCheckin).where(
-            ExpectedCheckin.case_id == case.case_id,
-            ExpectedCheckin.status.in_(("pending", "excused")),
-            ExpectedCheckin.grace_ends_at >= now)
-        .order_by(ExpectedCheckin.opens_at).limit(3).with_for_update()
-    )).scalars().all()
+        _OUTSTANDING, {"case_id": case.case_id, "now": now})).scalars().all()
     expected = next((e for e in outstanding if e.opens_at <= now), None)
     upcoming = next((e for e in outstanding if e.opens_at > now), None)
+    if upcoming is None and len(outstanding) == _OUTSTANDING_LIMIT:  # cut short: look on
+        upcoming = await next_expected(session, case_id=case.case_id, now=now)
     already = False
     if expected is None:
         timing = "unscheduled"
@@ -335,16 +349,19 @@ async def record_checkin(
                       expected_checkin_id=expected.id if expected else None,
                       reporting_centre=reporting_centre,
                       identity_confirmed_by=identity_confirmed_by, recorded_by=recorded_by)
-    session.add(checkin)
+    # Core statements rather than a unit-of-work flush: this is the busiest write path.
+    await session.execute(_INSERT_CHECKIN, checkin.model_dump())
     changes = [("checkin.recorded", checkin.id, {
         "id": str(checkin.id), "case_id": str(case.case_id), "channel": channel,
         "received_at": _iso(now), "timing": timing,
         "expected_checkin_id": str(expected.id) if expected else None})]
     if expected is not None:
-        expected.status, expected.checkin_id, expected.decided_at = timing, checkin.id, now
+        settled = {"status": timing, "checkin_id": checkin.id, "decided_at": now}
+        await session.execute(_SETTLE, {**settled, "expected_id": expected.id})
+        for name, value in settled.items():  # the loaded row, as now stored
+            set_committed_value(expected, name, value)
         changes.append(("expected_checkin.outcome", expected.id, _outcome_event(expected)))
     await publish_many(session, ChangeEvent, changes)
-    await session.flush()
     return Recorded(checkin=checkin, expected=expected, already=already, next=upcoming)
 
 
@@ -376,9 +393,7 @@ async def last_checkin(session: AsyncSession, *, case_id: uuid.UUID) -> Checkin 
 
 async def cases_by_phone(session: AsyncSession, *, phone_hash: str) -> list[CaseCopy]:
     """Cases registered to a number, active ones first (a family may share a phone)."""
-    rows = (await session.execute(
-        sa.select(CaseCopy).where(CaseCopy.phone_hash == phone_hash)
-        .order_by(CaseCopy.case_id).with_for_update())).scalars().all()
+    rows = (await session.execute(_CASES_BY_PHONE, {"phone_hash": phone_hash})).scalars().all()
     return sorted(rows, key=lambda c: c.status != "active")
 
 
@@ -646,6 +661,9 @@ async def apply_notifications_change(session: AsyncSession, change: Change) -> N
             "Check the number with them or agree another way to remind them."))
 
 
+_STORE_REPLY: dict[str, Any] = {}
+
+
 async def store_reply(session: AsyncSession, *, key: str, body: str, status_code: int = 200,
                       media_type: str = "application/xml") -> Reply | None:
     """Store the answer to the request ``key`` in the request's own transaction. If an
@@ -654,10 +672,16 @@ async def store_reply(session: AsyncSession, *, key: str, body: str, status_code
     a concurrent insert of the same key waits for the first to commit; SQLite takes
     writers one at a time. Retries are rare, so the work is done first and the key
     checked once, at the end: one statement on the common path."""
-    inserted = await session.scalar(
-        dialect_insert(session)(Reply).values(key=key, body=body, status_code=status_code,
-                                       media_type=media_type, created_at=utcnow())
-        .on_conflict_do_nothing(index_elements=["key"]).returning(Reply.key))
+    dialect = session.get_bind().dialect.name
+    statement = _STORE_REPLY.get(dialect)
+    if statement is None:
+        table = Reply.__table__  # type: ignore[attr-defined]
+        statement = _STORE_REPLY[dialect] = (
+            dialect_insert(session)(table).on_conflict_do_nothing(index_elements=["key"])
+            .returning(table.c.key))
+    inserted = await session.scalar(statement, {
+        "key": key, "body": body, "status_code": status_code, "media_type": media_type,
+        "created_at": utcnow()})
     if inserted is not None:
         return None
     await session.rollback()

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from checkin.config import CheckinSettings
 from checkin.service import PinPolicy
 from shared.auth import Principal, Role, require_roles
 from shared.crypto import PhoneVault
@@ -16,14 +17,20 @@ Officer = Annotated[Principal, require_roles(Role.officer, Role.caseworker, Role
 Supervisor = Annotated[Principal, require_roles(Role.supervisor)]
 
 
-def _policy(request: Request) -> PinPolicy:
-    settings = request.app.state.settings
+def pin_policy(settings: CheckinSettings) -> PinPolicy:
+    """The PIN rules from the settings, made once when the app starts."""
     return PinPolicy(key=settings.pin_key, max_failures=settings.pin_max_failures,
                      window=timedelta(minutes=settings.pin_failure_window_minutes),
                      lock=timedelta(minutes=settings.pin_lock_minutes))
 
 
-def _vault(request: Request) -> PhoneVault:
+# async: FastAPI runs a plain ``def`` dependency in a worker thread, which on a webhook
+# that answers in about a millisecond costs more than the work.
+async def _policy(request: Request) -> PinPolicy:
+    return request.app.state.pin_policy
+
+
+async def _vault(request: Request) -> PhoneVault:
     return request.app.state.vault
 
 

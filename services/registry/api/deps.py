@@ -15,15 +15,15 @@ CaseReader = Annotated[
 ]
 
 
-def _vault(request: Request) -> PhoneVault:
+async def _vault(request: Request) -> PhoneVault:
     return request.app.state.vault
 
 
-def _languages(request: Request) -> tuple[str, ...]:
+async def _languages(request: Request) -> tuple[str, ...]:
     return request.app.state.settings.language_list
 
 
-def _if_match(if_match: Annotated[str | None, Header()] = None) -> int | None:
+async def _if_match(if_match: Annotated[str | None, Header()] = None) -> int | None:
     """The version from an ``If-Match`` ETag; ``*`` or no header means any version."""
     if if_match is None or if_match.strip() == "*":
         return None
