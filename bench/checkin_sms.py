@@ -5,7 +5,7 @@ Both apps run under the same uvicorn command (same workers, same engine and pool
 ``shared.db``) and are driven by the same load generator: a small keep-alive HTTP/1.1
 client on raw asyncio streams, so the generator costs less CPU than the servers.
 
-    .venv/bin/python bench/checkin_sms.py [--requests 12000] [--workers 2]
+    .venv/bin/python bench/checkin_sms.py [--requests 4000] [--rounds 3] [--workers 2]
 
 Prints both throughputs, their ratio, latency percentiles at a fixed offered load
 (100 requests per second by default), and the CPU cost of one PIN verification.
@@ -206,7 +206,8 @@ def percentile(values: list[float], q: float) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--requests", type=int, default=12000)
+    parser.add_argument("--requests", type=int, default=4000, help="per round and app")
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--rate", type=float, default=100.0)
@@ -215,25 +216,33 @@ def main() -> None:
 
     latency_count = int(args.rate * args.latency_seconds)
     warmup = 1000
+    measured = args.rounds * args.requests
     url = fresh_database()
     upgrade("checkin", url)
-    people = seed(url, warmup + args.requests + latency_count)
+    people = seed(url, warmup + measured + latency_count)
     checkin_port, bare_port = free_port(), free_port()
     servers = [start("checkin.app:create_app", checkin_port, url, args.workers),
                start("bare_app:create_app", bare_port, url, args.workers)]
+    bare_rates, full_rates, full_status = [], [], {}
     try:
         wait_ready(checkin_port)
         wait_ready(bare_port)
         sms_all = sms_requests(checkin_port, people)
-        warm, measured, paced = (sms_all[:warmup], sms_all[warmup:warmup + args.requests],
-                                 sms_all[warmup + args.requests:])
-        asyncio.run(closed_loop(checkin_port, warm, args.connections))
+        asyncio.run(closed_loop(checkin_port, sms_all[:warmup], args.connections))
         asyncio.run(closed_loop(bare_port, bare_requests(warmup), args.connections))
-
-        bare_rate, bare_status = asyncio.run(
-            closed_loop(bare_port, bare_requests(args.requests), args.connections))
-        full_rate, full_status = asyncio.run(closed_loop(checkin_port, measured, args.connections))
-        latencies, paced_status = asyncio.run(open_loop(checkin_port, paced, args.rate))
+        # Rounds alternate between the two apps, so a noisy neighbour on the machine
+        # slows both alike; the medians are compared.
+        for n in range(args.rounds):
+            rate, _ = asyncio.run(
+                closed_loop(bare_port, bare_requests(args.requests), args.connections))
+            bare_rates.append(rate)
+            chunk = sms_all[warmup + n * args.requests:warmup + (n + 1) * args.requests]
+            rate, statuses = asyncio.run(closed_loop(checkin_port, chunk, args.connections))
+            full_rates.append(rate)
+            for status, count in statuses.items():
+                full_status[status] = full_status.get(status, 0) + count
+        latencies, paced_status = asyncio.run(
+            open_loop(checkin_port, sms_all[warmup + measured:], args.rate))
     finally:
         for server in servers:
             os.killpg(server.pid, signal.SIGINT)
@@ -248,11 +257,14 @@ def main() -> None:
     verify = min(timeit.repeat(lambda: hash_pin(key=PIN_KEY, salt=salt, case_id=case_id,
                                                 pin="482913"), number=10000, repeat=5)) / 10000
 
+    bare_rate, full_rate = statistics.median(bare_rates), statistics.median(full_rates)
     ms = [x * 1000 for x in latencies]
+    rounds = ", ".join(f"{b:.0f}/{f:.0f}" for b, f in zip(bare_rates, full_rates, strict=True))
     print(f"machine: {os.cpu_count()} cores; uvicorn workers per app: {args.workers}; "
           f"connections: {args.connections}; PostgreSQL database {DATABASE}")
-    print(f"bare INSERT endpoint:   {bare_rate:8.0f} requests/s  statuses {bare_status}")
-    print(f"signed SMS check-in:    {full_rate:8.0f} check-ins/s statuses {full_status}")
+    print(f"rounds (bare/full per second): {rounds}")
+    print(f"bare INSERT endpoint:   {bare_rate:8.0f} requests/s  (median of {args.rounds})")
+    print(f"signed SMS check-in:    {full_rate:8.0f} check-ins/s (median) statuses {full_status}")
     print(f"ratio full / bare:      {full_rate / bare_rate:8.2f}")
     print(f"latency at {args.rate:.0f}/s offered ({len(ms)} check-ins): "
           f"p50 {percentile(ms, 50):.1f} ms  p99 {percentile(ms, 99):.1f} ms  "

@@ -60,7 +60,7 @@ def async_url(url: str) -> str:
     if url.startswith("sqlite:"):
         return "sqlite+aiosqlite:" + url.removeprefix("sqlite:")
     if url.startswith(("postgresql://", "postgres://")):
-        return "postgresql+psycopg://" + url.split("://", 1)[1]
+        return "postgresql+asyncpg://" + url.split("://", 1)[1]
     return url
 
 

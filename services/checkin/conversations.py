@@ -18,7 +18,7 @@ from twilio.twiml.messaging_response import MessagingResponse
 from twilio.twiml.voice_response import Gather, VoiceResponse
 
 from checkin import service
-from checkin.models import CaseCopy, ExpectedCheckin
+from checkin.models import CaseCopy, ExpectedCheckin, Pin
 from checkin.service import PinPolicy
 from checkin.texts import Language, language, languages
 
@@ -102,6 +102,11 @@ async def sms_reply(session: AsyncSession, *, phone_hash: str, body: str, policy
                     now: datetime) -> str:
     """Handle one inbound SMS and return the TwiML answer."""
     command, pin = parse_sms(body)
+    if command == "pin" and pin is not None:
+        # The common message: one read finds the person's active cases and their PINs.
+        candidates = await service.pin_candidates(session, phone_hash=phone_hash)
+        if candidates:
+            return _message(await _pin_reply(session, candidates, pin, policy, now))
     cases = await service.cases_by_phone(session, phone_hash=phone_hash)
     if command in ("stop", "start"):
         # Twilio answers STOP and START itself; we only record them.
@@ -124,16 +129,20 @@ async def sms_reply(session: AsyncSession, *, phone_hash: str, body: str, policy
             last=lang.when(_local(case, last.received_at)) if last else lang.say("last_none")))
     if command != "pin" or pin is None:
         return _message(lang.say("sms_not_understood"))
-    result = await service.check_pin(session, cases=active, pin=pin, channel="sms",
+    return _message(lang.say("sms_no_pin"))  # active, but no PIN issued yet
+
+
+async def _pin_reply(session: AsyncSession, candidates: list[tuple[CaseCopy, Pin]], pin: str,
+                     policy: PinPolicy, now: datetime) -> str:
+    result = await service.check_pin(session, candidates=candidates, pin=pin, channel="sms",
                                      policy=policy, now=now)
     if result.case is not None:
         case_lang = language(result.case.language)
-        return _message(await _checked_in(session, result.case, case_lang, "sms", now))
-    if result.no_pin:
-        return _message(lang.say("sms_no_pin"))
+        return await _checked_in(session, result.case, case_lang, "sms", now)
+    lang = language(candidates[0][0].language)
     if result.locked:
-        return _message(lang.say("sms_locked", minutes=int(policy.lock.total_seconds() // 60)))
-    return _message(lang.say("sms_wrong_pin", tries=result.tries_left))
+        return lang.say("sms_locked", minutes=int(policy.lock.total_seconds() // 60))
+    return lang.say("sms_wrong_pin", tries=result.tries_left)
 
 
 # --- voice --------------------------------------------------------------------------
@@ -258,8 +267,9 @@ async def voice_pin(session: AsyncSession, *, call_sid: str, phone_hash: str | N
     lang = language(call.language or (active[0].language if active else None))
     if not active:
         return _goodbye(lang, lang.say("voice_inactive"))
-    result = await service.check_pin(session, cases=active, pin=digits, channel="voice",
-                                     policy=policy, now=now)
+    result = await service.check_pin(
+        session, candidates=await service.pins_for(session, cases=active), pin=digits,
+        channel="voice", policy=policy, now=now)
     if result.case is not None:
         return _goodbye(lang, await _checked_in(session, result.case, lang, "voice", now))
     if result.no_pin:

@@ -234,19 +234,39 @@ class PinCheck:
     tries_left: int = 0
 
 
-async def check_pin(session: AsyncSession, *, cases: Sequence[CaseCopy], pin: str,
-                    channel: str, policy: PinPolicy, now: datetime) -> PinCheck:
-    """Match ``pin`` against the candidate cases (usually one; a family may share a
-    phone). A wrong PIN counts against every unlocked candidate; the fifth inside the
-    window locks telephone and SMS check-in and opens a follow-up."""
-    pins = {}
-    for case in cases:
-        row = await session.get(Pin, case.case_id, with_for_update=True)
-        if row is not None:
-            pins[case.case_id] = (case, row)
-    if not pins:
+_PIN_CANDIDATES = (
+    sa.select(CaseCopy, Pin).join(Pin, Pin.case_id == CaseCopy.case_id)
+    .where(CaseCopy.phone_hash == sa.bindparam("phone_hash"), CaseCopy.status == "active")
+    .order_by(CaseCopy.case_id).with_for_update())
+
+
+async def pin_candidates(session: AsyncSession, *,
+                         phone_hash: str) -> list[tuple[CaseCopy, Pin]]:
+    """The active cases on a number that have a PIN, each with it: the one read a PIN
+    check-in needs. Both rows are locked, so what is read is what is current."""
+    rows = await session.execute(_PIN_CANDIDATES, {"phone_hash": phone_hash})
+    return [(case, pin) for case, pin in rows]
+
+
+async def pins_for(session: AsyncSession, *,
+                   cases: Sequence[CaseCopy]) -> list[tuple[CaseCopy, Pin]]:
+    """The cases (already locked) that have a PIN, each with it."""
+    if not cases:
+        return []
+    pins = {pin.case_id: pin for pin in (await session.execute(
+        sa.select(Pin).where(Pin.case_id.in_([c.case_id for c in cases]))
+        .with_for_update())).scalars()}
+    return [(case, pins[case.case_id]) for case in cases if case.case_id in pins]
+
+
+async def check_pin(session: AsyncSession, *, candidates: Sequence[tuple[CaseCopy, Pin]],
+                    pin: str, channel: str, policy: PinPolicy, now: datetime) -> PinCheck:
+    """Match ``pin`` against the candidate cases and their PINs (usually one; a family
+    may share a phone). A wrong PIN counts against every unlocked candidate; the fifth
+    inside the window locks telephone and SMS check-in and opens a follow-up."""
+    if not candidates:
         return PinCheck(no_pin=True)
-    open_pins = [(c, p) for c, p in pins.values() if not (p.locked_until and p.locked_until > now)]
+    open_pins = [(c, p) for c, p in candidates if not (p.locked_until and p.locked_until > now)]
     if not open_pins:
         return PinCheck(locked=True)
     for case, row in open_pins:

@@ -239,3 +239,21 @@ async def test_a_signed_message_without_a_sid_or_sender_is_refused(checkin, case
             ).status_code == 403
     assert (await twilio_post(checkin, "/v1/twilio/sms", {"MessageSid": "SM2", "Body": pin})
             ).status_code == 403
+
+
+async def test_a_shared_phone_checks_in_whichever_case_the_pin_belongs_to(
+        checkin_app, checkin, clock):
+    # A family on one phone: each person has their own case and PIN.
+    mother = await add_case(checkin_app, language="en")
+    son = await add_case(checkin_app, language="fr")
+    await add_case(checkin_app, language="es")  # a third, with no PIN yet
+    mother_pin, son_pin = await issue_pin(checkin, mother), await issue_pin(checkin, son)
+    clock.move_to(FIRST_OPENS)
+    assert "Merci" in text_of(await sms(checkin, son_pin))
+    assert [c.case_id for c in await checkins(checkin_app, son)] == [son]
+    assert await checkins(checkin_app, mother) == []
+    wrong = next(p for p in ("000000", "999999") if p not in (mother_pin, son_pin))
+    answer = text_of(await sms(checkin, wrong))
+    assert "4 more times" in answer or "reste 4 essais" in answer
+    assert "recorded" in text_of(await sms(checkin, mother_pin))
+    assert [c.case_id for c in await checkins(checkin_app, mother)] == [mother]
