@@ -66,5 +66,5 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     # every API request with its To/Body at INFO; aiosqlite logs statement arguments at
     # DEBUG): pinned, so even WAYMARK_LOG_LEVEL=DEBUG cannot leak a number or a name.
     for name in ("httpx", "httpcore", "twilio", "aiosqlite", "sqlalchemy", "psycopg",
-                 "asyncio", "multipart"):
+                 "asyncpg", "asyncio", "multipart"):
         logging.getLogger(name).setLevel(logging.WARNING)
