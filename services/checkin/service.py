@@ -459,11 +459,22 @@ async def excuse(session: AsyncSession, *, expected_id: uuid.UUID, reason: str,
         raise NotFound("No such expected check-in.")
     if expected.status in ATTENDED:
         raise Conflict("The person checked in for this one; there is nothing to excuse.")
+    was_missed = expected.status == "missed"
     expected.status, expected.excusal_reason, expected.excused_by = "excused", reason, actor
     expected.decided_at = utcnow()
     await _publish_outcome(session, expected)
+    if was_missed:  # the caseworker has dealt with it: its follow-up is done too
+        await _close_follow_ups_of(session, expected, actor=actor, note=f"Excused: {reason}")
     await session.flush()
     return expected
+
+
+async def _close_follow_ups_of(session: AsyncSession, expected: ExpectedCheckin, *, actor: str,
+                               note: str) -> None:
+    for follow_up in (await session.execute(sa.select(FollowUp).where(
+            FollowUp.expected_checkin_id == expected.id, FollowUp.status != "closed")
+    )).scalars():
+        await _close(session, follow_up, actor=actor, note=note)
 
 
 def _covering(outages: Sequence[Outage], expected: ExpectedCheckin,
@@ -541,10 +552,8 @@ async def declare_outage(session: AsyncSession, *, channel: str, starts_at: date
             continue
         _excuse_for_outage(expected, outage, now)
         await _publish_outcome(session, expected)
-        for follow_up in (await session.execute(sa.select(FollowUp).where(
-                FollowUp.expected_checkin_id == expected.id, FollowUp.status != "closed")
-        )).scalars():
-            await _close(session, follow_up, actor="system", note=expected.excusal_reason or "")
+        await _close_follow_ups_of(session, expected, actor="system",
+                                   note=expected.excusal_reason or "")
         excused += 1
     await session.flush()
     return outage, excused

@@ -251,6 +251,10 @@ async def test_an_excusal_turns_a_missed_check_in_into_excused(checkin_app, chec
         "Was in hospital")
     last = outcome_events(await events(checkin_app, "expected_checkin.outcome"), first.id)[-1]
     assert (last.data["status"], last.data["excusal_reason"]) == ("excused", "Was in hospital")
+    # The missed check-in's follow-up is done: the caseworker dealt with it.
+    [follow_up] = await follow_ups(checkin_app, case_id)
+    assert (follow_up.status, follow_up.closed_by) == ("closed", "alice")
+    assert follow_up.note == "Excused: Was in hospital"
 
 
 async def test_an_attended_check_in_cannot_be_excused(checkin_app, checkin, case_id, clock):
