@@ -12,6 +12,7 @@ and ``txid`` is 0.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -79,22 +80,15 @@ def format_cursor(txid: int, event_id: int) -> str:
     return f"{txid}-{event_id}"
 
 
-_INSERTS: dict[tuple[type, str], sa.Insert] = {}
-
-
-def _insert(session: AsyncSession, table: type[ChangeEventBase]) -> sa.Insert:
+@functools.cache
+def _insert(table: type[ChangeEventBase], dialect: str) -> sa.Insert:
     """The event insert for this table and dialect, built once: every check-in publishes,
     and building the statement costs more than the round trip."""
-    dialect = session.get_bind().dialect.name
-    statement = _INSERTS.get((table, dialect))
-    if statement is None:
-        txid: Any = 0
-        if dialect == "postgresql":
-            txid = sa.cast(sa.cast(sa.func.pg_current_xact_id(), sa.Text), sa.BigInteger)
-        # Core on the table, not the ORM's bulk insert, which costs more than the work.
-        statement = _INSERTS[(table, dialect)] = (
-            sa.insert(table.__table__).values(txid=txid))  # type: ignore[attr-defined]
-    return statement
+    txid: Any = 0
+    if dialect == "postgresql":
+        txid = sa.cast(sa.cast(sa.func.pg_current_xact_id(), sa.Text), sa.BigInteger)
+    # Core on the table, not the ORM's bulk insert, which costs more than the work.
+    return sa.insert(table.__table__).values(txid=txid)  # type: ignore[attr-defined]
 
 
 async def publish(
@@ -113,7 +107,7 @@ async def publish_many(
     """Append several ``(type, subject_id, data)`` events, in one round trip."""
     now = utcnow()
     await session.execute(
-        _insert(session, table),
+        _insert(table, session.get_bind().dialect.name),
         [{"type": type, "subject_id": str(subject_id), "data": data, "occurred_at": now}
          for type, subject_id, data in events])
 

@@ -6,11 +6,12 @@ for the caseworker, and a missed one the system caused (a declared outage) is ex
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import secrets
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -690,7 +691,12 @@ async def apply_notifications_change(session: AsyncSession, change: Change) -> N
             "Check the number with them or agree another way to remind them."))
 
 
-_STORE_REPLY: dict[str, Any] = {}
+@functools.cache
+def _store_reply_statement(insert: Callable[..., Any]) -> Any:
+    """Built once per dialect's ``insert``: every webhook answer goes through it."""
+    table = Reply.__table__  # type: ignore[attr-defined]
+    return (insert(table).on_conflict_do_nothing(index_elements=["key"])
+            .returning(table.c.key))
 
 
 async def store_reply(session: AsyncSession, *, key: str, body: str, status_code: int = 200,
@@ -701,14 +707,7 @@ async def store_reply(session: AsyncSession, *, key: str, body: str, status_code
     a concurrent insert of the same key waits for the first to commit; SQLite takes
     writers one at a time. Retries are rare, so the work is done first and the key
     checked once, at the end: one statement on the common path."""
-    dialect = session.get_bind().dialect.name
-    statement = _STORE_REPLY.get(dialect)
-    if statement is None:
-        table = Reply.__table__  # type: ignore[attr-defined]
-        statement = _STORE_REPLY[dialect] = (
-            dialect_insert(session)(table).on_conflict_do_nothing(index_elements=["key"])
-            .returning(table.c.key))
-    inserted = await session.scalar(statement, {
+    inserted = await session.scalar(_store_reply_statement(dialect_insert(session)), {
         "key": key, "body": body, "status_code": status_code, "media_type": media_type,
         "created_at": utcnow()})
     if inserted is not None:
