@@ -40,19 +40,25 @@ class Principal:
         return not self.roles.isdisjoint(roles)
 
 
-def issue_token(*, secret: str, sub: str, roles: list[str], ttl: timedelta) -> str:
+def issue_token(*, secret: str, sub: str, roles: list[str], ttl: timedelta,
+                issued_at: datetime | None = None) -> str:
+    """A signed token; ``issued_at`` defaults to now."""
     unknown = set(roles) - set(Role)
     if unknown:
         raise ValueError(f"unknown role(s): {', '.join(sorted(unknown))}")
-    now = datetime.now(UTC)
+    now = issued_at or datetime.now(UTC)
     claims = {"sub": sub, "roles": list(roles), "iat": now, "exp": now + ttl}
     return jwt.encode(claims, secret, algorithm="HS256")
 
 
-def decode_token(token: str, *, secret: str) -> Principal:
+def decode_token(token: str, *, secret: str, leeway: float = 30.0) -> Principal:
+    """The token's principal, or 401. ``leeway`` seconds of clock skew between the
+    issuer and this host are forgiven on ``exp``, ``iat`` and ``nbf``: without it one
+    second of drift between two hosts turns service calls into 401s."""
     try:
         claims = jwt.decode(
-            token, secret, algorithms=["HS256"], options={"require": ["exp", "sub"]}
+            token, secret, algorithms=["HS256"], options={"require": ["exp", "sub"]},
+            leeway=leeway,
         )
     except jwt.ExpiredSignatureError as exc:
         raise Unauthorized("The token has expired.", headers=_challenge("invalid_token")) from exc
@@ -79,7 +85,9 @@ async def current_principal(
 ) -> Principal:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthorized("A bearer token is required.", headers=_challenge())
-    return decode_token(credentials.credentials, secret=request.app.state.settings.auth_secret)
+    settings = request.app.state.settings
+    return decode_token(credentials.credentials, secret=settings.auth_secret,
+                        leeway=settings.auth_leeway_seconds)
 
 
 CurrentUser = Annotated[Principal, Depends(current_principal)]

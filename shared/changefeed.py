@@ -168,6 +168,13 @@ def changes_router(table: type[ChangeEventBase]) -> APIRouter:
     return router
 
 
+class UnknownEvent(Exception):
+    """Raised by a consumer's ``apply`` for an event type it does not know: the change
+    is skipped and counted, by design, so a publisher can add event types before its
+    consumers learn them. Any other exception means a known event could not be applied,
+    and the feed stops at it."""
+
+
 Apply = Callable[[AsyncSession, Change], Awaitable[None]]
 
 

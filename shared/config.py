@@ -30,6 +30,8 @@ class ServiceSettings(BaseSettings):
     port: int = 8000
     env: Literal["development", "test", "production"] = "development"
     auth_secret: str = DEV_AUTH_SECRET
+    # Clock skew forgiven when checking a token's exp/iat/nbf (hosts drift apart).
+    auth_leeway_seconds: float = Field(30.0, ge=0, le=300)
     # Public base URL Twilio calls (used to validate webhook signatures behind a proxy).
     public_url: str | None = None
     # Fernet keys, comma-separated, newest first: MultiFernet encrypts with the first

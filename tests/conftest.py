@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import psycopg
@@ -74,12 +74,38 @@ def database_urls(empty_database) -> dict[str, str]:
 
 
 def token(*roles: str, sub: str = "alice", ttl: timedelta = timedelta(hours=1),
-          secret: str = DEV_AUTH_SECRET) -> str:
-    return issue_token(secret=secret, sub=sub, roles=list(roles), ttl=ttl)
+          secret: str = DEV_AUTH_SECRET, skew: timedelta = timedelta(0)) -> str:
+    """A token issued now (by the test's clock), or ``skew`` away from now as if by a
+    host whose clock is off."""
+    issued_at = datetime.now(UTC) + skew
+    return issue_token(secret=secret, sub=sub, roles=list(roles), ttl=ttl, issued_at=issued_at)
 
 
-def auth(*roles: str, sub: str = "alice") -> dict[str, str]:
-    return {"Authorization": f"Bearer {token(*roles, sub=sub)}"}
+class Bearer(Mapping[str, str]):
+    """``Authorization`` headers whose token is minted each time they are read, so its
+    ``iat`` and ``exp`` come from the clock of the request (frozen or travelled by a
+    test), never from the moment a module was imported."""
+
+    def __init__(self, *roles: str, sub: str) -> None:
+        self.roles, self.sub = roles, sub
+
+    def __getitem__(self, key: str) -> str:
+        if key != "Authorization":
+            raise KeyError(key)
+        return f"Bearer {token(*self.roles, sub=self.sub)}"
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(("Authorization",))
+
+    def __len__(self) -> int:
+        return 1
+
+    def __or__(self, other: Mapping[str, str]) -> dict[str, str]:
+        return {**self, **other}
+
+
+def auth(*roles: str, sub: str = "alice") -> Bearer:
+    return Bearer(*roles, sub=sub)
 
 
 def registry_settings(url: str):

@@ -4,7 +4,7 @@ Twilio webhooks signed the way Twilio signs them, and a clock."""
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -16,16 +16,11 @@ from twilio.request_validator import RequestValidator
 from shared.changefeed import Change
 from shared.config import DEV_PHONE_HASH_KEY, DEV_PHONE_KEY, DEV_TWILIO_TOKEN
 from shared.crypto import PhoneVault
-from tests.conftest import token
+from tests.conftest import auth
 
 PHONE = "+447911123456"
 BASE_URL = "http://127.0.0.1:8002"  # the default public URL of checkin in tests
 VAULT = PhoneVault(keys=DEV_PHONE_KEY, hash_key=DEV_PHONE_HASH_KEY)
-
-
-def auth(*roles: str, sub: str = "alice") -> dict[str, str]:
-    """A token that outlives the clock's travels in these tests."""
-    return {"Authorization": f"Bearer {token(*roles, sub=sub, ttl=timedelta(days=3650))}"}
 
 
 CASEWORKER = auth("caseworker", sub="alice")

@@ -19,13 +19,18 @@ CASE: dict[str, Any] = {
         "window_opens": "09:00", "window_hours": 10, "grace_hours": 24,
         "timezone": "Europe/London", "starts_on": "2026-12-07",
     },
-    "review_due": (date.today() + timedelta(days=90)).isoformat(),
 }
+
+
+def review_due() -> str:
+    """Ninety days after today by the clock the test runs under (frozen in the registry
+    tests, the real one end to end), so a new case's review is always in the future."""
+    return (date.today() + timedelta(days=90)).isoformat()
 
 
 def case_body(**overrides: Any) -> dict[str, Any]:
     """A valid case; ``person__phone="..."`` style keys override nested fields."""
-    body = copy.deepcopy(CASE)
+    body = copy.deepcopy(CASE) | {"review_due": review_due()}
     for key, value in overrides.items():
         target = body
         *path, leaf = key.split("__")

@@ -66,7 +66,7 @@ async def test_role_matrix(registry, case_id, endpoint, role):
 @pytest.mark.parametrize("headers", [
     {},
     {"Authorization": "Bearer not-a-jwt"},
-    {"Authorization": f"Bearer {token('caseworker', ttl=timedelta(seconds=-5))}"},
+    {"Authorization": f"Bearer {token('caseworker', ttl=timedelta(minutes=-5))}"},
     {"Authorization": f"Bearer {token('caseworker', secret='someone-elses-secret-0123456789')}"},
     {"Authorization": f"Basic {token('caseworker')}"},
 ], ids=["missing", "garbage", "expired", "forged", "wrong-scheme"])
@@ -74,6 +74,17 @@ async def test_without_a_valid_token_every_endpoint_is_401(registry, case_id, en
     response = await call(registry, endpoint, case_id, headers)
     assert response.status_code == 401
     assert response.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+@pytest.mark.parametrize(("skew", "ttl", "status"), [
+    (timedelta(seconds=20), timedelta(hours=1), 200),  # issuer's clock 20 s ahead
+    (timedelta(seconds=-20), timedelta(seconds=10), 200),  # expired 10 s ago by our clock
+    (timedelta(minutes=2), timedelta(hours=1), 401),  # "issued" beyond the leeway
+    (timedelta(minutes=-2), timedelta(minutes=1), 401),  # expired beyond the leeway
+], ids=["ahead-within", "expired-within", "ahead-beyond", "expired-beyond"])
+async def test_clock_skew_within_the_leeway_is_forgiven(registry, skew, ttl, status):
+    headers = {"Authorization": f"Bearer {token('caseworker', skew=skew, ttl=ttl)}"}
+    assert (await registry.get("/v1/cases", headers=headers)).status_code == status
 
 
 async def test_health_needs_no_token(database_urls):

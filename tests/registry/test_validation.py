@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
 
 from tests.conftest import auth
+from tests.registry.conftest import NOW
 from tests.registry.factories import DELETE, case_body
 
 CASEWORKER = auth("caseworker")
-TOMORROW = (date.today() + timedelta(days=1)).isoformat()
-YESTERDAY = (date.today() - timedelta(days=1)).isoformat()
+# The registry tests run at NOW (tests/registry/conftest.py).
+TOMORROW = (NOW.date() + timedelta(days=1)).isoformat()
+YESTERDAY = (NOW.date() - timedelta(days=1)).isoformat()
 
 BAD = [
     ({"surprise": True}, "surprise"),
@@ -95,7 +97,7 @@ async def test_every_bad_field_is_reported_at_once(registry):
     {"reporting__rrule": "FREQ=WEEKLY;INTERVAL=2;BYDAY=MO,TH"},
     {"reporting__rrule": "FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=29"},
     {"reporting__timezone": "America/New_York"},
-    {"review_due": date.today().isoformat()},
+    {"review_due": NOW.date().isoformat()},
     {"vulnerabilities": []},
 ])
 async def test_valid_edge_values_are_accepted(registry, good):
