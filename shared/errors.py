@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger("waymark.errors")
@@ -88,6 +89,63 @@ class ValidationFailed(WaymarkError):
 
 class ServiceUnavailable(WaymarkError):
     status, title = 503, "Service unavailable"
+
+
+class FieldProblem(BaseModel):
+    field: str
+    message: str
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details, as every error leaves a Waymark service."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str | None = None
+    instance: str | None = None
+    errors: list[FieldProblem] | None = None
+
+
+_MEANING = {
+    400: "The request is malformed.",
+    401: "No valid bearer token.",
+    403: "The token's roles do not allow this.",
+    404: "No such resource, or not one the caller may see.",
+    409: "The resource's state does not allow this.",
+    412: "If-Match does not name the current version.",
+    413: "The body is too large.",
+    422: "A field is invalid; `errors` names each one.",
+    503: "A service this depends on is unavailable.",
+}
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for the errors an endpoint really gives, each as
+    ``application/problem+json``: ``@router.get(..., responses=problem_responses(401, 404))``."""
+    return {status: {"description": _MEANING[status]} for status in statuses}
+
+
+def document_problems(schema: dict[str, Any]) -> dict[str, Any]:
+    """Rewrite an OpenAPI document so every error response (FastAPI's own 422 included)
+    is ``application/problem+json`` with the ``Problem`` schema, as the one handler
+    really answers."""
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    for name, definition in Problem.model_json_schema(
+            ref_template="#/components/schemas/{model}").pop("$defs", {}).items():
+        components[name] = definition
+    components["Problem"] = {k: v for k, v in Problem.model_json_schema(
+        ref_template="#/components/schemas/{model}").items() if k != "$defs"}
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            for status, response in operation.get("responses", {}).items():
+                if status.isdigit() and int(status) >= 400:
+                    response["content"] = {
+                        PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+                    response["description"] = _MEANING.get(int(status), response["description"])
+    for unused in ("HTTPValidationError", "ValidationError"):
+        components.pop(unused, None)
+    return schema
 
 
 def problem_response(error: WaymarkError, request: Request | None = None) -> JSONResponse:

@@ -12,7 +12,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.config import ServiceSettings
 from shared.db import database_ready, make_engine, make_sessionmaker
-from shared.errors import PayloadTooLarge, install_error_handler, problem_response
+from shared.errors import (
+    PayloadTooLarge,
+    document_problems,
+    install_error_handler,
+    problem_response,
+)
 from shared.logging import configure_logging
 
 
@@ -61,6 +66,17 @@ class BodySizeLimit:
         await self.app(scope, replay, send)
 
 
+def _document_problems(app: FastAPI) -> None:
+    build = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_problems(build())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 health_router = APIRouter(tags=["health"])
 
 
@@ -80,6 +96,7 @@ async def readyz(request: Request) -> JSONResponse:
 
 def install_common(app: FastAPI, *, max_body_bytes: int) -> None:
     install_error_handler(app)
+    _document_problems(app)
     app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
     app.include_router(health_router)
 
