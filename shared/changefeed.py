@@ -14,15 +14,17 @@ from __future__ import annotations
 
 import functools
 import logging
+import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Annotated, Any
 
 import httpx
 import sqlalchemy as sa
 from fastapi import APIRouter, Query
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import Field, SQLModel
 
@@ -177,13 +179,48 @@ class UnknownEvent(Exception):
 
 Apply = Callable[[AsyncSession, Change], Awaitable[None]]
 
+# Backoff between attempts at a change that could not be applied: 1 s, 2 s, 4 s ... 5 min.
+STALL_FIRST_RETRY = 1.0
+STALL_MAX_RETRY = 300.0
+
+
+@dataclass(frozen=True)
+class Stall:
+    """A feed stopped at a known change it could not apply. ``cursor`` is the last
+    change applied (the consumer's stored cursor); ``event`` names the change it
+    stopped at. ``reason`` holds the exception's type and, for a payload that did not
+    parse, the fields at fault: never values, which can be personal data."""
+
+    feed: str
+    cursor: str
+    event: str
+    type: str
+    reason: str
+    since: datetime
+    attempts: int
+    retry_in_seconds: float
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        fields = sorted({".".join(str(p) for p in e["loc"]) or "data" for e in exc.errors()})
+        return f"{type(exc).__name__} in {', '.join(fields)}"
+    return type(exc).__name__
+
 
 @dataclass
 class FeedConsumer:
     """Follows one feed: fetches a page after the stored cursor, applies each change and
     stores the new cursor in the same transaction, so a crash or restart never applies
     a change twice and never skips one. ``apply`` must still be idempotent (it may be
-    asked again for a change whose transaction did not commit)."""
+    asked again for a change whose transaction did not commit).
+
+    A change ``apply`` does not know (it raises ``UnknownEvent`` before touching the
+    session) is skipped and counted in ``skipped``. A known change that cannot be
+    applied stops the feed at that change: the changes before it are kept, the cursor
+    stays just before it, ``stall`` says where and why (``/readyz`` shows it, the log
+    says it once per attempt), and it is tried again after a backoff that doubles up to
+    five minutes, never in a loop."""
 
     feed: str
     client: httpx.AsyncClient
@@ -191,6 +228,11 @@ class FeedConsumer:
     cursor_table: type[FeedCursorBase]
     apply: Apply
     page_size: int = 200
+    cursor: str | None = None  # as of the last poll, for /readyz
+    stall: Stall | None = None
+    skipped: Counter[str] = field(default_factory=Counter)
+    clock: Callable[[], float] = time.monotonic  # for the backoff; tests bring their own
+    _retry_at: float = 0.0
 
     async def _stored_cursor(self) -> str:
         async with self.sessionmaker() as session:
@@ -199,15 +241,30 @@ class FeedConsumer:
         return cursor or START
 
     async def poll_once(self) -> int:
-        """Apply one page; returns how many changes were applied."""
+        """Apply one page, or its part before a change that cannot be applied; returns
+        how many changes were applied or skipped."""
         # Fetch outside any transaction: no lock is held while the network is slow.
-        cursor = await self._stored_cursor()
+        cursor = self.cursor = await self._stored_cursor()
         response = await self.client.get(
             "/v1/changes", params={"after": cursor, "limit": self.page_size})
         response.raise_for_status()
         page = ChangePage.model_validate(response.json())
         if not page.changes:
+            self._resumed()
             return 0
+        try:
+            done = await self._apply_page(cursor, page.changes, page.next_cursor)
+        except _Unapplicable as failure:
+            # The failed transaction is gone; keep what came before the bad change.
+            before = page.changes[:failure.index]
+            done = await self._apply_page(cursor, before, before[-1].cursor) if before else 0
+            self._stalled(page.changes[failure.index], failure.error,
+                          cursor=before[-1].cursor if before else cursor)
+            return done
+        self._resumed()
+        return done
+
+    async def _apply_page(self, cursor: str, changes: list[Change], next_cursor: str) -> int:
         async with self.sessionmaker() as session, session.begin():
             # FOR UPDATE: replicas of a consumer take turns; if another one moved the
             # cursor since we read it, its page won and ours is dropped.
@@ -220,31 +277,76 @@ class FeedConsumer:
                 session.add(row)
             if row.cursor != cursor:
                 return 0
-            for change in page.changes:
-                await self.apply(session, change)
-            row.cursor = page.next_cursor
+            for index, change in enumerate(changes):
+                try:
+                    await self.apply(session, change)
+                except UnknownEvent:
+                    self._skip(change)
+                except Exception as exc:
+                    raise _Unapplicable(index, exc) from exc
+            row.cursor = next_cursor
             row.updated_at = utcnow()
-        return len(page.changes)
+        self.cursor = next_cursor
+        return len(changes)
+
+    def _skip(self, change: Change) -> None:
+        if not self.skipped[change.type]:
+            log.info("feed %s: skipping events of unknown type %s (counted, by design)",
+                     self.feed, change.type)
+        self.skipped[change.type] += 1
+
+    def _stalled(self, change: Change, error: Exception, *, cursor: str) -> None:
+        attempts = self.stall.attempts + 1 if self.stall and self.stall.event == change.cursor else 1
+        delay = min(STALL_MAX_RETRY, STALL_FIRST_RETRY * 2 ** (attempts - 1))
+        self._retry_at = self.clock() + delay
+        self.cursor = cursor
+        self.stall = Stall(
+            feed=self.feed, cursor=cursor, event=change.cursor, type=change.type,
+            reason=_reason(error), since=self.stall.since if attempts > 1 and self.stall
+            else utcnow(), attempts=attempts, retry_in_seconds=delay)
+        log.error("feed %s stalled at event %s (%s): %s; attempt %d, next in %.0f s",
+                  self.feed, change.cursor, change.type, self.stall.reason, attempts, delay)
+
+    def _resumed(self) -> None:
+        if self.stall is not None:
+            log.warning("feed %s resumed after event %s", self.feed, self.stall.event)
+            self.stall = None
+            self._retry_at = 0.0
+
+    def status(self) -> dict[str, Any]:
+        """What ``/readyz`` shows of this feed."""
+        return {"cursor": self.cursor, "skipped": dict(self.skipped),
+                "stalled": asdict(self.stall) if self.stall else None}
 
     async def catch_up(self, max_pages: int = 10_000) -> int:
-        """Poll until the feed has nothing new; returns the number applied."""
+        """Poll until the feed has nothing new or is stalled; returns how many changes
+        were applied or skipped."""
         total = 0
         for _ in range(max_pages):
             applied = await self.poll_once()
             total += applied
-            if applied == 0:
+            if applied == 0 or self.stall is not None:
                 break
         return total
 
     async def tick(self) -> None:
         """For a scheduler job: catch up, and log (never raise) when the source is down
-        or a change cannot be applied; the next tick tries again from the same cursor."""
+        or the cursor race was lost; the next tick tries again from the same cursor. A
+        stalled feed waits out its backoff first."""
+        if self.stall is not None and self.clock() < self._retry_at:
+            return
         try:
             applied = await self.catch_up()
         except httpx.HTTPError as exc:
             log.warning("feed %s unavailable: %s", self.feed, type(exc).__name__)
-        except Exception as exc:  # a bad change or a lost race on the cursor row
+        except Exception as exc:  # the database, or a lost race on the cursor row
             log.error("feed %s: could not apply a page: %s", self.feed, type(exc).__name__)
         else:
             if applied:
                 log.info("feed %s: applied %d change(s)", self.feed, applied)
+
+
+class _Unapplicable(Exception):
+    def __init__(self, index: int, error: Exception) -> None:
+        super().__init__(index)
+        self.index, self.error = index, error

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
+from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shared.changefeed import FeedConsumer
 from shared.config import ServiceSettings
 from shared.db import database_ready, make_engine, make_sessionmaker
 from shared.errors import (
@@ -88,10 +91,26 @@ async def healthz() -> dict[str, str]:
 
 @health_router.get("/readyz")
 async def readyz(request: Request) -> JSONResponse:
-    """The database answers."""
-    if await database_ready(request.app.state.engine):
-        return JSONResponse({"status": "ready"})
-    return JSONResponse({"status": "database unavailable"}, status_code=503)
+    """503 when the database does not answer. Otherwise 200, with each change feed the
+    service follows: its cursor, the unknown event types it skipped, and whether it is
+    stalled at a change it cannot apply (which event, why, since when). A stalled feed
+    does not make the service unready: people must still be able to check in while an
+    engineer looks, so it is reported here (``"status": "feed stalled"``) and in the log
+    rather than by taking the service out of rotation."""
+    if not await database_ready(request.app.state.engine):
+        return JSONResponse({"status": "database unavailable"}, status_code=503)
+    feeds = {consumer.feed: consumer.status() for consumer in _feed_consumers(request.app)}
+    stalled = any(feed["stalled"] for feed in feeds.values())
+    body: dict[str, Any] = {"status": "feed stalled" if stalled else "ready"}
+    if feeds:
+        body["feeds"] = feeds
+    return JSONResponse(jsonable_encoder(body))
+
+
+def _feed_consumers(app: FastAPI) -> list[FeedConsumer]:
+    # Whatever consumers the app keeps on its state: no registration step to forget.
+    return [value for value in vars(app.state).get("_state", {}).values()
+            if isinstance(value, FeedConsumer)]
 
 
 def install_common(app: FastAPI, *, max_body_bytes: int) -> None:

@@ -9,7 +9,13 @@ import sqlalchemy as sa
 from registry.models import ChangeEvent
 from sqlmodel import Field, SQLModel
 
-from shared.changefeed import FeedConsumer, FeedCursorBase, publish, read_changes
+from shared.changefeed import (
+    FeedConsumer,
+    FeedCursorBase,
+    UnknownEvent,
+    publish,
+    read_changes,
+)
 from shared.db import make_engine, make_sessionmaker, new_metadata
 from shared.migrations import upgrade
 from tests.conftest import auth, requires_postgres
@@ -113,6 +119,15 @@ def consumer(app, sessionmaker, apply) -> FeedConsumer:
                         cursor_table=Cursor, apply=apply, page_size=4)
 
 
+class PowerCut(BaseException):
+    """The process dies: nothing in the consumer may catch this."""
+
+
+async def applied_rows(sessionmaker) -> list[Applied]:
+    async with sessionmaker() as session:
+        return list((await session.execute(sa.select(Applied).order_by(Applied.id))).scalars())
+
+
 async def test_a_consumer_that_crashes_and_restarts_applies_each_change_once(
     fresh_registry, fresh_registry_app, consumer_db
 ):
@@ -124,23 +139,95 @@ async def test_a_consumer_that_crashes_and_restarts_applies_each_change_once(
         calls += 1
         session.add(Applied(cursor=change.cursor, type=change.type, subject_id=change.subject_id))
         if calls == 6:  # the middle of the second page
-            raise RuntimeError("power cut")
+            raise PowerCut
 
     async def apply(session, change):
         session.add(Applied(cursor=change.cursor, type=change.type, subject_id=change.subject_id))
 
     first = consumer(fresh_registry_app, consumer_db, apply_then_crash)
-    with pytest.raises(RuntimeError):
+    with pytest.raises(PowerCut):
         await first.catch_up()
     # Restart: a new consumer over the same database picks up after the last whole page.
     assert await consumer(fresh_registry_app, consumer_db, apply).catch_up() == 8
     # And a further restart has nothing to do.
     assert await consumer(fresh_registry_app, consumer_db, apply).catch_up() == 0
 
-    async with consumer_db() as session:
-        rows = (await session.execute(sa.select(Applied).order_by(Applied.id))).scalars().all()
+    rows = await applied_rows(consumer_db)
     assert [(r.type, r.subject_id) for r in rows] == expected
     assert len({r.cursor for r in rows}) == len(rows)
+
+
+async def test_unknown_event_types_are_skipped_and_counted(
+    fresh_registry, fresh_registry_app, consumer_db
+):
+    expected = await make_history(fresh_registry, cases=2)  # 6 changes
+
+    async def apply_only_created(session, change):
+        if change.type != "case.created":
+            raise UnknownEvent(change.type)
+        session.add(Applied(cursor=change.cursor, type=change.type, subject_id=change.subject_id))
+
+    feed = consumer(fresh_registry_app, consumer_db, apply_only_created)
+    assert await feed.catch_up() == 6
+    assert feed.stall is None
+    assert feed.skipped == {"case.updated": 2, "case.status_changed": 2}
+    assert [r.subject_id for r in await applied_rows(consumer_db)] == [
+        subject for type, subject in expected if type == "case.created"]
+
+
+async def test_a_change_that_cannot_be_applied_stops_the_feed_there_visibly_with_backoff(
+    fresh_registry, fresh_registry_app, consumer_db, caplog
+):
+    expected = await make_history(fresh_registry, cases=3)  # 9 changes, pages of 4
+    bad = 5  # the second change of the second page
+    broken = True
+
+    async def apply(session, change):
+        index = next(i for i, (t, s) in enumerate(expected) if (t, s) == (
+            change.type, change.subject_id))
+        if broken and index == bad:
+            raise ValueError("a payload this consumer cannot apply")
+        session.add(Applied(cursor=change.cursor, type=change.type, subject_id=change.subject_id))
+
+    now = 1000.0
+    feed = consumer(fresh_registry_app, consumer_db, apply)
+    feed.clock = lambda: now
+    assert await feed.catch_up() == 5  # the changes before the bad one are kept
+    stall = feed.stall
+    assert stall is not None and stall.type == expected[bad][0]
+    assert stall.reason == "ValueError" and stall.attempts == 1
+    assert stall.cursor == feed.cursor == (await applied_rows(consumer_db))[-1].cursor
+    assert "stalled at event " + stall.event in caplog.text
+
+    # Within the backoff, ticks do not try again.
+    now += 0.9
+    await feed.tick()
+    assert feed.stall.attempts == 1
+
+    # /readyz names the stalled feed, its cursor and the event, and stays 200.
+    fresh_registry_app.state.registry_feed = feed
+    health = await fresh_registry.get("/readyz")
+    assert health.status_code == 200
+    body = health.json()
+    assert body["status"] == "feed stalled"
+    assert body["feeds"]["registry"]["cursor"] == stall.cursor
+    assert body["feeds"]["registry"]["stalled"]["event"] == stall.event
+    assert body["feeds"]["registry"]["stalled"]["reason"] == "ValueError"
+
+    # Each failed retry doubles the wait; once the change can be applied the feed resumes.
+    now += 0.2
+    await feed.tick()
+    assert feed.stall.attempts == 2 and feed.stall.retry_in_seconds == 2.0
+    now += 1.9
+    await feed.tick()
+    assert feed.stall.attempts == 2
+    broken = False
+    now += 0.2
+    await feed.tick()
+    assert feed.stall is None
+    rows = await applied_rows(consumer_db)
+    assert [(r.type, r.subject_id) for r in rows] == expected
+    assert (await fresh_registry.get("/readyz")).json()["status"] == "ready"
 
 
 async def test_a_consumer_survives_its_source_being_down(consumer_db):
