@@ -161,12 +161,52 @@ def _field_name(loc: tuple[Any, ...]) -> str:
     return ".".join(parts) or "body"
 
 
+# json's messages, said so that someone fixing a request by hand knows what to look for.
+_JSON_PROBLEMS = {
+    "Expecting value": "a value is missing or is not JSON (strings need double quotes; "
+                       "true, false and null are lower case)",
+    "Expecting property name enclosed in double quotes": "a key is not in double quotes, "
+                                                         "or there is a comma too many",
+    "Expecting ':' delimiter": "a key is not followed by a colon",
+    "Expecting ',' delimiter": "a comma is missing between two items",
+    "Extra data": "there is more after the end of the JSON value",
+    "Unterminated string starting at": "a string is not closed",
+    "Invalid control character at": "a string holds a raw line break or control character",
+    "Invalid \\escape": "a string holds an invalid backslash escape",
+}
+
+
+_WHOLE_BODY = {
+    "missing": "A JSON body is required.",
+    "model_attributes_type": "The body must be a JSON object.",
+    "dict_type": "The body must be a JSON object.",
+}
+
+
+def _json_problem(err: dict[str, Any], body: Any) -> dict[str, str]:
+    reason = str(err.get("ctx", {}).get("error", ""))
+    words = _JSON_PROBLEMS.get(reason, reason.lower() or "it cannot be read")
+    where = ""
+    position = err.get("loc", (None, None))[-1]
+    if isinstance(body, str) and isinstance(position, int):
+        line = body.count("\n", 0, position) + 1
+        column = position - (body.rfind("\n", 0, position) + 1) + 1
+        where = f" (line {line}, column {column})"
+    return {"field": "body", "message": f"The body is not valid JSON: {words}{where}."}
+
+
 def _as_waymark_error(exc: Exception) -> WaymarkError:
     if isinstance(exc, WaymarkError):
         return exc
     if isinstance(exc, RequestValidationError):
+        if any(err.get("type") == "json_invalid" for err in exc.errors()):
+            problem = _json_problem(exc.errors()[0], exc.body)
+            return ValidationFailed(problem["message"], errors=[problem])
         errors = []
         for err in exc.errors():
+            if tuple(err.get("loc", ())) == ("body",) and err.get("type") in _WHOLE_BODY:
+                errors.append({"field": "body", "message": _WHOLE_BODY[err["type"]]})
+                continue
             message = err.get("msg", "invalid")
             # pydantic prefixes messages of custom validators; the field says where.
             message = message.removeprefix("Value error, ")
