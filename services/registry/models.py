@@ -4,12 +4,28 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime, time
+from enum import StrEnum
 
 import sqlalchemy as sa
-from sqlmodel import Field, Relationship, SQLModel
+from sqlmodel import AutoString, Field, Relationship, SQLModel
 
+from registry.enums import CaseStatus, EventType, Outcome, Sex
 from shared.changefeed import ChangeEventBase, event_order_index
 from shared.db import UTCDateTime, new_metadata, utcnow
+
+
+def one_of(column: str, vocabulary: type[StrEnum]) -> sa.CheckConstraint:
+    """CHECK that ``column`` holds a member of ``vocabulary`` (or NULL), named
+    ``ck_<table>_<column>`` by the naming convention. A new member needs a migration
+    that re-creates the constraint."""
+    values = ", ".join(f"'{member.value}'" for member in vocabulary)
+    return sa.CheckConstraint(f"{column} IN ({values})", name=column)
+
+
+def vocabulary(length: int) -> AutoString:
+    """The column type of a vocabulary: its string value, as the database always held
+    it (SQLModel would otherwise make an ENUM type out of the ``StrEnum``)."""
+    return AutoString(length=length)
 
 
 class RegistryModel(SQLModel):
@@ -28,13 +44,15 @@ class Person(RegistryModel, table=True):
     given_name: str = Field(max_length=100)
     family_name: str = Field(max_length=100)
     date_of_birth: date
-    sex: str = Field(max_length=16)
+    sex: Sex = Field(sa_type=vocabulary(16))
     nationality: str = Field(max_length=2)
     preferred_language: str = Field(max_length=8)
     # Fernet ciphertext; the plaintext number is never stored.
     phone_encrypted: str = Field(sa_type=sa.Text)
     # HMAC-SHA256 of the E.164 number, for lookup by number.
     phone_hash: str = Field(max_length=64, index=True)
+
+    __table_args__ = (one_of("sex", Sex),)
 
 
 class Case(RegistryModel, table=True):
@@ -46,8 +64,8 @@ class Case(RegistryModel, table=True):
     person_id: uuid.UUID = Field(foreign_key="people.id", unique=True)
     programme: str = Field(max_length=64, index=True)
     vulnerabilities: list[str] = Field(default_factory=list, sa_type=sa.JSON)
-    status: str = Field(default="active", max_length=16, index=True)
-    outcome: str | None = Field(default=None, max_length=32)
+    status: CaseStatus = Field(default=CaseStatus.active, sa_type=vocabulary(16), index=True)
+    outcome: Outcome | None = Field(default=None, sa_type=vocabulary(32))
     caseworker: str = Field(max_length=128, index=True)
     review_due: date = Field(index=True)
     # Bumped on every write; the ETag clients send back in If-Match.
@@ -60,7 +78,11 @@ class Case(RegistryModel, table=True):
         sa_relationship_kwargs={"lazy": "joined", "innerjoin": True, "uselist": False}
     )
 
-    __table_args__ = (sa.Index("ix_cases_created_at_id", "created_at", "id"),)
+    __table_args__ = (
+        sa.Index("ix_cases_created_at_id", "created_at", "id"),
+        one_of("status", CaseStatus),
+        one_of("outcome", Outcome),
+    )
 
 
 class ReportingRequirement(RegistryModel, table=True):
@@ -86,14 +108,20 @@ class CaseStatusChange(RegistryModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     case_id: uuid.UUID = Field(foreign_key="cases.id", index=True)
-    from_status: str | None = Field(default=None, max_length=16)
-    to_status: str = Field(max_length=16)
-    outcome: str | None = Field(default=None, max_length=32)
+    from_status: CaseStatus | None = Field(default=None, sa_type=vocabulary(16))
+    to_status: CaseStatus = Field(sa_type=vocabulary(16))
+    outcome: Outcome | None = Field(default=None, sa_type=vocabulary(32))
     reason: str = Field(max_length=500)
     actor: str = Field(max_length=128)
     at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
+    __table_args__ = (
+        one_of("from_status", CaseStatus),
+        one_of("to_status", CaseStatus),
+        one_of("outcome", Outcome),
+    )
+
 
 class ChangeEvent(ChangeEventBase, RegistryModel, table=True):
     __tablename__ = "change_events"
-    __table_args__ = (event_order_index(),)
+    __table_args__ = (event_order_index(), one_of("type", EventType))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime, time
-from typing import Annotated, Literal
+from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 import phonenumbers
@@ -22,22 +22,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-Sex = Literal["female", "male", "other", "unknown"]
-Channel = Literal["sms", "voice", "in_person"]
-Status = Literal["active", "suspended", "resolved", "closed"]
-Outcome = Literal["regularised", "voluntary_return", "removed", "other"]
-Vulnerability = Literal[
-    "child",
-    "unaccompanied_child",
-    "family_with_children",
-    "pregnant",
-    "older_person",
-    "disability",
-    "serious_medical_condition",
-    "mental_health",
-    "survivor_of_trafficking",
-    "survivor_of_torture_or_violence",
-]
+from registry.enums import CaseStatus, Channel, Outcome, Sex, Vulnerability
 
 # ISO 3166-1 alpha-2: phonenumbers keeps the inhabited list current (with XK for
 # Kosovo); it lacks territories without a phone plan, added here. "XX" means stateless
@@ -244,7 +229,7 @@ class CasePatch(Patch):
 
 
 class TransitionIn(Strict):
-    to: Status
+    to: CaseStatus
     reason: str = Field(min_length=3, max_length=500)
     outcome: Outcome | None = None
 
@@ -253,7 +238,7 @@ class PersonRead(BaseModel):
     given_name: str
     family_name: str
     date_of_birth: date
-    sex: str
+    sex: Sex
     nationality: str
     preferred_language: str
     phone: str
@@ -262,7 +247,7 @@ class PersonRead(BaseModel):
 class ReportingRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
-    channels: list[str]
+    channels: list[Channel]
     rrule: str
     window_opens: time
     window_hours: int
@@ -279,10 +264,10 @@ class CaseRead(BaseModel):
     id: uuid.UUID
     reference: str
     keypad_reference: str
-    status: Status
+    status: CaseStatus
     outcome: Outcome | None
     programme: str
-    vulnerabilities: list[str]
+    vulnerabilities: list[Vulnerability]
     caseworker: str
     review_due: date
     person: PersonRead
@@ -300,9 +285,9 @@ class CaseList(BaseModel):
 class StatusChangeRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
-    from_status: str | None
-    to_status: str
-    outcome: str | None
+    from_status: CaseStatus | None
+    to_status: CaseStatus
+    outcome: Outcome | None
     reason: str
     actor: str
     at: datetime

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from registry import reference as refs
+from registry.enums import CaseStatus, EventType, Outcome
 from registry.models import Case, CaseStatusChange, ChangeEvent, Person, ReportingRequirement
 from registry.schemas import (
     CaseCreate,
@@ -28,11 +29,12 @@ from shared.db import utcnow
 from shared.errors import Conflict, Forbidden, NotFound, PreconditionFailed, ValidationFailed
 
 # The lifecycle. A closed case is final; a resolved one can be reopened (an appeal).
-TRANSITIONS: dict[str, frozenset[str]] = {
-    "active": frozenset({"suspended", "resolved", "closed"}),
-    "suspended": frozenset({"active", "resolved", "closed"}),
-    "resolved": frozenset({"active", "closed"}),
-    "closed": frozenset(),
+_S = CaseStatus
+TRANSITIONS: dict[CaseStatus, frozenset[CaseStatus]] = {
+    _S.active: frozenset({_S.suspended, _S.resolved, _S.closed}),
+    _S.suspended: frozenset({_S.active, _S.resolved, _S.closed}),
+    _S.resolved: frozenset({_S.active, _S.closed}),
+    _S.closed: frozenset(),
 }
 
 
@@ -83,9 +85,10 @@ async def create_case(
     )
     session.add(case)
     await session.flush()
-    session.add(CaseStatusChange(case_id=case.id, to_status="active", reason="case opened",
+    session.add(CaseStatusChange(case_id=case.id, to_status=CaseStatus.active,
+                                 reason="case opened",
                                  actor=actor.sub))
-    await _publish(session, case, "case.created")
+    await _publish(session, case, EventType.case_created)
     return case
 
 
@@ -113,7 +116,7 @@ def _decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
 
 
 async def list_cases(
-    session: AsyncSession, *, status: str | None = None, caseworker: str | None = None,
+    session: AsyncSession, *, status: CaseStatus | None = None, caseworker: str | None = None,
     review_due_before: date | None = None, reference: str | None = None,
     cursor: str | None = None, limit: int = 50,
 ) -> tuple[list[Case], str | None]:
@@ -163,7 +166,7 @@ async def update_case(
     """Apply a partial update. The reporting requirement is merged, then validated whole.
     A patch that changes nothing keeps the version and publishes nothing."""
     case = await get_case(session, case_id=case_id, for_update=True)
-    if case.status == "closed":
+    if case.status == CaseStatus.closed:
         raise Conflict("A closed case cannot be changed.")
     changes = patch.model_dump(exclude_unset=True)
     if "caseworker" in changes and changes["caseworker"] != case.caseworker:
@@ -203,12 +206,13 @@ async def update_case(
         for field, value in reporting.model_dump().items():
             setattr(case.reporting, field, value)
     await session.flush()
-    await _publish(session, case, "case.updated")
+    await _publish(session, case, EventType.case_updated)
     return case
 
 
 async def transition_case(
-    session: AsyncSession, *, case_id: uuid.UUID, to: str, reason: str, outcome: str | None,
+    session: AsyncSession, *, case_id: uuid.UUID, to: CaseStatus, reason: str,
+    outcome: Outcome | None,
     actor: Principal, if_match: int | None,
 ) -> Case:
     """Move a case along its lifecycle; an illegal move is a 409 and changes nothing."""
@@ -216,20 +220,20 @@ async def transition_case(
     if to not in TRANSITIONS[case.status]:
         allowed = ", ".join(sorted(TRANSITIONS[case.status])) or "none (closed is final)"
         raise Conflict(f"A case that is {case.status} cannot become {to}. Allowed: {allowed}.")
-    if to == "resolved" and outcome is None:
+    if to == CaseStatus.resolved and outcome is None:
         raise ValidationFailed.field("outcome", "a resolved case needs an outcome")
-    if to != "resolved" and outcome is not None:
+    if to != CaseStatus.resolved and outcome is not None:
         raise ValidationFailed.field("outcome", "only a resolved case has an outcome")
     await _claim_version(session, case, if_match)
     session.add(CaseStatusChange(case_id=case.id, from_status=case.status, to_status=to,
                                  outcome=outcome, reason=reason, actor=actor.sub))
     case.status = to
-    if to == "resolved":
+    if to == CaseStatus.resolved:
         case.outcome = outcome
-    elif to == "active":
+    elif to == CaseStatus.active:
         case.outcome = None
     await session.flush()
-    await _publish(session, case, "case.status_changed")
+    await _publish(session, case, EventType.case_status_changed)
     return case
 
 
@@ -281,6 +285,6 @@ def feed_snapshot(case: Case) -> dict[str, Any]:
     }
 
 
-async def _publish(session: AsyncSession, case: Case, event_type: str) -> None:
+async def _publish(session: AsyncSession, case: Case, event_type: EventType) -> None:
     await publish(session, ChangeEvent, type=event_type, subject_id=str(case.id),
                   data=feed_snapshot(case))

@@ -1,10 +1,15 @@
-"""Request bodies for tests: a valid case, with any part overridden."""
+"""Request bodies for tests: a valid case, with any part overridden; a case brought
+into any status."""
 
 from __future__ import annotations
 
 import copy
 from datetime import date, timedelta
 from typing import Any
+
+from registry.enums import CaseStatus, Outcome
+
+from tests.conftest import auth
 
 CASE: dict[str, Any] = {
     "person": {
@@ -45,3 +50,31 @@ def case_body(**overrides: Any) -> dict[str, Any]:
 
 _DELETE = object()
 DELETE = _DELETE
+
+
+# How to bring a new (active) case into each status.
+PATH_TO: dict[CaseStatus, list[tuple[CaseStatus, Outcome | None]]] = {
+    CaseStatus.active: [],
+    CaseStatus.suspended: [(CaseStatus.suspended, None)],
+    CaseStatus.resolved: [(CaseStatus.resolved, Outcome.regularised)],
+    CaseStatus.closed: [(CaseStatus.closed, None)],
+}
+
+
+async def case_in(registry, status: CaseStatus, *, outcome: Outcome | None = None,
+                  headers=None, **overrides: Any) -> dict[str, Any]:
+    """A new case (``case_body(**overrides)``) moved into ``status``; ``outcome`` replaces
+    the one a resolution on the way uses."""
+    headers = headers or auth("caseworker", sub="alice")
+    response = await registry.post("/v1/cases", json=case_body(**overrides), headers=headers)
+    assert response.status_code == 201, response.text
+    case = response.json()
+    for to, default_outcome in PATH_TO[status]:
+        body: dict[str, Any] = {"to": to, "reason": "getting there"}
+        if default_outcome is not None:
+            body["outcome"] = outcome or default_outcome
+        response = await registry.post(f"/v1/cases/{case['id']}/transitions", json=body,
+                                       headers=headers)
+        assert response.status_code == 200, response.text
+        case = response.json()
+    return case

@@ -6,20 +6,14 @@ from __future__ import annotations
 import itertools
 
 import pytest
+from registry.enums import CaseStatus
 from registry.service import TRANSITIONS
 
 from tests.conftest import auth
-from tests.registry.factories import case_body
+from tests.registry.factories import case_in
 
 CASEWORKER = auth("caseworker", sub="alice")
-STATUSES = ("active", "suspended", "resolved", "closed")
-# How to bring a new (active) case into each status.
-PATH_TO = {
-    "active": [],
-    "suspended": [("suspended", None)],
-    "resolved": [("resolved", "regularised")],
-    "closed": [("closed", None)],
-}
+STATUSES = tuple(CaseStatus)
 LEGAL = [(a, b) for a in STATUSES for b in STATUSES if b in TRANSITIONS[a]]
 ILLEGAL = [(a, b) for a, b in itertools.product(STATUSES, STATUSES) if (a, b) not in LEGAL]
 
@@ -30,17 +24,6 @@ def test_the_lifecycle_table_is_what_the_field_expects():
         ("suspended", "active"), ("suspended", "resolved"), ("suspended", "closed"),
         ("resolved", "active"), ("resolved", "closed"),
     }
-
-
-async def case_in(registry, status: str) -> dict:
-    case = (await registry.post("/v1/cases", json=case_body(), headers=CASEWORKER)).json()
-    for to, outcome in PATH_TO[status]:
-        body = {"to": to, "reason": "getting there"} | ({"outcome": outcome} if outcome else {})
-        response = await registry.post(f"/v1/cases/{case['id']}/transitions", json=body,
-                                       headers=CASEWORKER)
-        assert response.status_code == 200, response.text
-        case = response.json()
-    return case
 
 
 @pytest.mark.parametrize(("start", "to"), LEGAL)
@@ -78,7 +61,7 @@ async def test_illegal_transition_is_409_and_changes_nothing(registry, start, to
 
 
 async def test_resolving_needs_an_outcome_and_only_resolving_takes_one(registry):
-    case = await case_in(registry, "active")
+    case = await case_in(registry, CaseStatus.active)
     url = f"/v1/cases/{case['id']}/transitions"
     missing = await registry.post(url, json={"to": "resolved", "reason": "granted status"},
                                   headers=CASEWORKER)
@@ -94,7 +77,7 @@ async def test_resolving_needs_an_outcome_and_only_resolving_takes_one(registry)
 
 
 async def test_a_transition_needs_a_reason(registry):
-    case = await case_in(registry, "active")
+    case = await case_in(registry, CaseStatus.active)
     response = await registry.post(f"/v1/cases/{case['id']}/transitions",
                                    json={"to": "suspended"}, headers=CASEWORKER)
     assert response.status_code == 422
@@ -102,7 +85,7 @@ async def test_a_transition_needs_a_reason(registry):
 
 
 async def test_reopening_clears_the_outcome(registry):
-    case = await case_in(registry, "resolved")
+    case = await case_in(registry, CaseStatus.resolved)
     response = await registry.post(f"/v1/cases/{case['id']}/transitions",
                                    json={"to": "active", "reason": "appeal allowed"},
                                    headers=CASEWORKER)
@@ -110,7 +93,7 @@ async def test_reopening_clears_the_outcome(registry):
 
 
 async def test_a_closed_case_cannot_be_edited(registry):
-    case = await case_in(registry, "closed")
+    case = await case_in(registry, CaseStatus.closed)
     response = await registry.patch(f"/v1/cases/{case['id']}", json={"programme": "x_y"},
                                     headers=CASEWORKER)
     assert response.status_code == 409

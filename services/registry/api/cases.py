@@ -8,12 +8,12 @@ from fastapi import APIRouter, Query, Response, status
 
 from registry import service
 from registry.api.deps import CaseReader, CaseWriter, IfMatch, LanguagesDep, VaultDep, etag
+from registry.enums import CaseStatus
 from registry.schemas import (
     CaseCreate,
     CaseList,
     CasePatch,
     CaseRead,
-    Status,
     StatusChangeRead,
     TransitionIn,
 )
@@ -37,7 +37,7 @@ async def create_case(
 @router.get("", response_model=CaseList)
 async def list_cases(
     session: SessionDep, _: CaseReader, vault: VaultDep,
-    status: Status | None = None,
+    status: CaseStatus | None = None,
     caseworker: Annotated[str | None, Query(max_length=128)] = None,
     review_due_before: date | None = None,
     reference: Annotated[str | None, Query(max_length=16, description="letters or keypad form")] = None,

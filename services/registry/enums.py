@@ -1,0 +1,65 @@
+"""The registry's closed vocabularies. The database keeps their string values (with a
+CHECK constraint on each column that holds one); the API and the change feed carry
+the same strings. Adding a member is a code change plus a migration that widens the
+CHECK, and consumers must learn it before the registry publishes it."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class CaseStatus(StrEnum):
+    """Where a case is in its lifecycle (``registry.service.TRANSITIONS``)."""
+
+    active = "active"
+    suspended = "suspended"
+    resolved = "resolved"
+    closed = "closed"
+
+
+class Outcome(StrEnum):
+    """How a resolved case ended. Only a resolved case has one; a closed case keeps the
+    outcome it was resolved with, if any."""
+
+    regularised = "regularised"
+    voluntary_return = "voluntary_return"
+    removed = "removed"
+    other = "other"
+
+
+class Sex(StrEnum):
+    female = "female"
+    male = "male"
+    other = "other"
+    unknown = "unknown"
+
+
+class Channel(StrEnum):
+    """How the person may report. No biometric or location channel exists."""
+
+    sms = "sms"
+    voice = "voice"
+    in_person = "in_person"
+
+
+class Vulnerability(StrEnum):
+    """Flags that call for extra attention in follow-ups (UN Network on Migration)."""
+
+    child = "child"
+    unaccompanied_child = "unaccompanied_child"
+    family_with_children = "family_with_children"
+    pregnant = "pregnant"
+    older_person = "older_person"
+    disability = "disability"
+    serious_medical_condition = "serious_medical_condition"
+    mental_health = "mental_health"
+    survivor_of_trafficking = "survivor_of_trafficking"
+    survivor_of_torture_or_violence = "survivor_of_torture_or_violence"
+
+
+class EventType(StrEnum):
+    """What the registry publishes on its change feed (``registry.events``)."""
+
+    case_created = "case.created"
+    case_updated = "case.updated"
+    case_status_changed = "case.status_changed"
