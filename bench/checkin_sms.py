@@ -38,7 +38,7 @@ from twilio.request_validator import RequestValidator
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "services")]
 
-from checkin.service import hash_pin, new_pin  # noqa: E402
+from checkin.pins import hash_pin, new_pin  # noqa: E402
 
 from shared.config import DEV_PHONE_HASH_KEY, DEV_PHONE_KEY, DEV_TWILIO_TOKEN  # noqa: E402
 from shared.crypto import PhoneVault  # noqa: E402

@@ -16,8 +16,8 @@ from checkin import jobs
 from checkin.api import cases, checkins, follow_ups, outages, summaries, twilio
 from checkin.api.deps import pin_policy
 from checkin.config import CheckinSettings
+from checkin.feeds import apply_notifications_change, apply_registry_change
 from checkin.models import ChangeEvent, FeedCursor
-from checkin.service import apply_notifications_change, apply_registry_change
 from checkin.texts import languages
 from shared.changefeed import FeedConsumer, changes_router
 from shared.crypto import PhoneVault

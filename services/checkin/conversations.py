@@ -17,9 +17,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from twilio.twiml.messaging_response import MessagingResponse
 from twilio.twiml.voice_response import Gather, VoiceResponse
 
-from checkin import service
+from checkin import checkins, follow_ups, pins, replies, schedule
+from checkin.cases import case_by_reference, cases_by_phone, get_case
 from checkin.models import CaseCopy, ExpectedCheckin, Pin
-from checkin.service import PinPolicy
+from checkin.pins import PinPolicy
 from checkin.texts import Language, language, languages
 
 # Arabic-Indic and Persian (Extended Arabic-Indic) digits, as phones in those scripts send them.
@@ -71,7 +72,7 @@ def _window_text(case: CaseCopy, lang: Language, upcoming: ExpectedCheckin | Non
 
 async def _next_text(session: AsyncSession, case: CaseCopy, lang: Language, now: datetime,
                      *, include_open: bool = False) -> str:
-    upcoming = await service.next_expected(session, case_id=case.case_id, now=now,
+    upcoming = await schedule.next_expected(session, case_id=case.case_id, now=now,
                                            include_open=include_open)
     return _window_text(case, lang, upcoming)
 
@@ -79,7 +80,7 @@ async def _next_text(session: AsyncSession, case: CaseCopy, lang: Language, now:
 async def _checked_in(session: AsyncSession, case: CaseCopy, lang: Language, channel: str,
                       now: datetime) -> str:
     """Record the check-in; the key of the text to answer with and its values."""
-    recorded = await service.record_checkin(session, case=case, channel=channel, now=now)
+    recorded = await checkins.record_checkin(session, case=case, channel=channel, now=now)
     if recorded.expected is not None:
         key = recorded.checkin.timing  # on_time or late
     else:
@@ -104,13 +105,13 @@ async def sms_reply(session: AsyncSession, *, phone_hash: str, body: str, policy
     command, pin = parse_sms(body)
     if command == "pin" and pin is not None:
         # The common message: one read finds the person's active cases and their PINs.
-        candidates = await service.pin_candidates(session, phone_hash=phone_hash)
+        candidates = await pins.pin_candidates(session, phone_hash=phone_hash)
         if candidates:
             return _message(await _pin_reply(session, candidates, pin, policy, now))
-    cases = await service.cases_by_phone(session, phone_hash=phone_hash)
+    cases = await cases_by_phone(session, phone_hash=phone_hash)
     if command in ("stop", "start"):
         # Twilio answers STOP and START itself; we only record them.
-        await service.record_opt_out(session, phone_hash=phone_hash, cases=cases,
+        await follow_ups.record_opt_out(session, phone_hash=phone_hash, cases=cases,
                                      opted_out=command == "stop")
         return _message(None)
     if not cases:
@@ -123,7 +124,7 @@ async def sms_reply(session: AsyncSession, *, phone_hash: str, body: str, policy
         return _message(lang.say("sms_inactive"))
     if command == "status":
         case = active[0]
-        last = await service.last_checkin(session, case_id=case.case_id)
+        last = await checkins.last_checkin(session, case_id=case.case_id)
         return _message(lang.say(
             "sms_status", next=await _next_text(session, case, lang, now, include_open=True),
             last=lang.when(_local(case, last.received_at)) if last else lang.say("last_none")))
@@ -134,7 +135,7 @@ async def sms_reply(session: AsyncSession, *, phone_hash: str, body: str, policy
 
 async def _pin_reply(session: AsyncSession, candidates: list[tuple[CaseCopy, Pin]], pin: str,
                      policy: PinPolicy, now: datetime) -> str:
-    result = await service.check_pin(session, candidates=candidates, pin=pin, channel="sms",
+    result = await pins.check_pin(session, candidates=candidates, pin=pin, channel="sms",
                                      policy=policy, now=now)
     if result.case is not None:
         case_lang = language(result.case.language)
@@ -198,8 +199,8 @@ def prompt(step: str, lang: Language | None, *, attempt: int = 1, repeat: int = 
 async def voice_start(session: AsyncSession, *, call_sid: str, phone_hash: str | None) -> str:
     """A call arrives: a registered caller is asked for the PIN in their language; an
     unknown one chooses a language first."""
-    call = await service.voice_call(session, call_sid=call_sid)
-    cases = await service.cases_by_phone(session, phone_hash=phone_hash) if phone_hash else []
+    call = await replies.voice_call(session, call_sid=call_sid)
+    cases = await cases_by_phone(session, phone_hash=phone_hash) if phone_hash else []
     if not cases:
         return prompt("language", None)
     active = [c for c in cases if c.status == "active"]
@@ -213,7 +214,7 @@ async def voice_start(session: AsyncSession, *, call_sid: str, phone_hash: str |
 async def voice_timeout(session: AsyncSession, *, call_sid: str, step: str, attempt: int,
                         repeat: int) -> str:
     """No keys were pressed: ask again, twice, then say goodbye and how to try again."""
-    call = await service.voice_call(session, call_sid=call_sid)
+    call = await replies.voice_call(session, call_sid=call_sid)
     lang = language(call.language)
     if repeat > MAX_REPEATS:
         return _goodbye(lang, lang.say("voice_goodbye_timeout"))
@@ -225,7 +226,7 @@ async def voice_timeout(session: AsyncSession, *, call_sid: str, step: str, atte
 
 async def voice_language(session: AsyncSession, *, call_sid: str, digits: str,
                          attempt: int = 1) -> str:
-    call = await service.voice_call(session, call_sid=call_sid)
+    call = await replies.voice_call(session, call_sid=call_sid)
     choices = list(languages())
     if not (digits.isdigit() and 1 <= int(digits) <= len(choices)):
         if attempt >= MAX_REFERENCE_TRIES:  # as for the case number: then a goodbye
@@ -237,9 +238,9 @@ async def voice_language(session: AsyncSession, *, call_sid: str, digits: str,
 
 async def voice_reference(session: AsyncSession, *, call_sid: str, digits: str,
                           attempt: int) -> str:
-    call = await service.voice_call(session, call_sid=call_sid)
+    call = await replies.voice_call(session, call_sid=call_sid)
     lang = language(call.language)
-    case = await service.case_by_reference(session, reference=digits) if digits.isdigit() else None
+    case = await case_by_reference(session, reference=digits) if digits.isdigit() else None
     if case is None:
         if attempt >= MAX_REFERENCE_TRIES:
             return _goodbye(lang, lang.say("voice_reference_unknown") + " "
@@ -254,21 +255,21 @@ async def voice_reference(session: AsyncSession, *, call_sid: str, digits: str,
 
 async def voice_pin(session: AsyncSession, *, call_sid: str, phone_hash: str | None,
                     digits: str, attempt: int, policy: PinPolicy, now: datetime) -> str:
-    call = await service.voice_call(session, call_sid=call_sid)
+    call = await replies.voice_call(session, call_sid=call_sid)
     if call.case_id is not None:
-        found = await service.get_case(session, case_id=call.case_id, for_update=True,
+        found = await get_case(session, case_id=call.case_id, for_update=True,
                                        missing_ok=True)
         cases = [found] if found else []
     elif phone_hash:
-        cases = await service.cases_by_phone(session, phone_hash=phone_hash)
+        cases = await cases_by_phone(session, phone_hash=phone_hash)
     else:
         cases = []
     active = [c for c in cases if c.status == "active"]
     lang = language(call.language or (active[0].language if active else None))
     if not active:
         return _goodbye(lang, lang.say("voice_inactive"))
-    result = await service.check_pin(
-        session, candidates=await service.pins_for(session, cases=active), pin=digits,
+    result = await pins.check_pin(
+        session, candidates=await pins.pins_for(session, cases=active), pin=digits,
         channel="voice", policy=policy, now=now)
     if result.case is not None:
         return _goodbye(lang, await _checked_in(session, result.case, lang, "voice", now))

@@ -10,7 +10,7 @@ from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from checkin import service
+from checkin import outcomes, replies, schedule
 from shared.db import utcnow
 
 log = logging.getLogger("waymark.checkin.jobs")
@@ -25,7 +25,7 @@ async def extend_horizons(sessionmaker: async_sessionmaker[AsyncSession], *,
     total = 0
     while True:
         async with sessionmaker() as session, session.begin():
-            done = await service.extend_horizons(session, now=utcnow(), horizon=horizon)
+            done = await schedule.extend_horizons(session, now=utcnow(), horizon=horizon)
         total += done
         if done == 0:
             return total
@@ -36,7 +36,7 @@ async def decide_missed(sessionmaker: async_sessionmaker[AsyncSession]) -> int:
     total = 0
     while True:
         async with sessionmaker() as session, session.begin():
-            done = await service.decide_missed(session, now=utcnow())
+            done = await outcomes.decide_missed(session, now=utcnow())
         total += done
         if done == 0:
             return total
@@ -48,7 +48,7 @@ async def tick(sessionmaker: async_sessionmaker[AsyncSession], *, horizon: timed
         planned = await extend_horizons(sessionmaker, horizon=horizon)
         decided = await decide_missed(sessionmaker)
         async with sessionmaker() as session, session.begin():
-            await service.prune(session, before=utcnow() - REPLY_RETENTION)
+            await replies.prune(session, before=utcnow() - REPLY_RETENTION)
     except Exception as exc:
         log.error("checkin jobs failed: %s", type(exc).__name__)
         return

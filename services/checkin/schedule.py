@@ -1,4 +1,5 @@
-"""Expected check-in windows from a reporting requirement, in the person's time zone.
+"""The schedule: expected check-in windows from a reporting requirement, in the person's
+time zone, and their materialisation as expected check-ins a horizon ahead.
 
 All arithmetic is on local wall-clock times, then each instant is placed in the zone
 with ``zoneinfo``: a weekly 09:00 window stays at 09:00 local across a change to or
@@ -11,12 +12,18 @@ A time that happens twice (the autumn overlap) is the first of the two.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+import sqlalchemy as sa
 from dateutil.rrule import rrulestr
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from checkin.events import expected_event, publish_event
+from checkin.models import CaseCopy, ExpectedCheckin
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,3 +71,89 @@ def windows(requirement: Requirement, *, after: datetime, until: datetime) -> It
         closes_at = _place(local_close, zone)
         grace_ends_at = _place(local_close + timedelta(hours=requirement.grace_hours), zone)
         yield Window(opens_at=opens_at, closes_at=closes_at, grace_ends_at=grace_ends_at)
+
+
+def requirement(case: CaseCopy) -> Requirement:
+    return Requirement(rrule=case.rrule, window_opens=case.window_opens,
+                       window_hours=case.window_hours, grace_hours=case.grace_hours,
+                       timezone=case.timezone, starts_on=case.starts_on)
+
+
+async def _cancel_pending(session: AsyncSession, *, case_id: uuid.UUID,
+                          condition: sa.ColumnElement[bool]) -> None:
+    rows = (await session.execute(
+        sa.select(ExpectedCheckin).where(
+            ExpectedCheckin.case_id == case_id, ExpectedCheckin.status == "pending", condition)
+    )).scalars().all()
+    for row in rows:
+        await session.delete(row)
+        await publish_event(session, "expected_checkin.cancelled", row.id,
+                       {"id": str(row.id), "case_id": str(case_id)})
+    await session.flush()
+
+
+async def plan_schedule(session: AsyncSession, *, case: CaseCopy, now: datetime,
+                        horizon: timedelta) -> int:
+    """Materialise the case's expected check-ins up to ``now + horizon``; returns how many
+    were added. Only windows that open after ``now`` are planned: nothing is expected
+    of a person that they could not have been told about in advance. A changed
+    requirement replaces the future pending windows and keeps the past; a case that
+    is not active has nothing pending that is still open or ahead."""
+    if case.status != "active":
+        await _cancel_pending(session, case_id=case.case_id,
+                              condition=ExpectedCheckin.grace_ends_at >= now)
+        case.planned_rule, case.planned_until = None, None
+        return 0
+    rule = requirement(case)
+    signature = rule.signature()
+    if case.planned_rule is not None and case.planned_rule != signature:
+        await _cancel_pending(session, case_id=case.case_id,
+                              condition=ExpectedCheckin.opens_at > now)
+    existing = set((await session.execute(
+        sa.select(ExpectedCheckin.opens_at).where(
+            ExpectedCheckin.case_id == case.case_id, ExpectedCheckin.opens_at > now)
+    )).scalars())
+    until = now + horizon
+    added = 0
+    for window in windows(rule, after=now, until=until):
+        if window.opens_at in existing:
+            continue
+        row = ExpectedCheckin(case_id=case.case_id, opens_at=window.opens_at,
+                              closes_at=window.closes_at, grace_ends_at=window.grace_ends_at)
+        session.add(row)
+        await publish_event(session, "expected_checkin.planned", row.id, expected_event(row))
+        added += 1
+    case.planned_rule, case.planned_until = signature, until
+    await session.flush()
+    return added
+
+
+async def extend_horizons(session: AsyncSession, *, now: datetime, horizon: timedelta,
+                          limit: int = 200) -> int:
+    """Roll the horizon forward for active cases whose plan ends within a day; returns
+    the number of cases re-planned (call until it returns 0)."""
+    due = (await session.execute(
+        sa.select(CaseCopy).where(
+            CaseCopy.status == "active",
+            sa.or_(CaseCopy.planned_until.is_(None),
+                   CaseCopy.planned_until < now + horizon - timedelta(days=1)))
+        .order_by(CaseCopy.case_id).limit(limit).with_for_update(skip_locked=True)
+    )).scalars().all()
+    for case in due:
+        await plan_schedule(session, case=case, now=now, horizon=horizon)
+    return len(due)
+
+
+
+async def next_expected(session: AsyncSession, *, case_id: uuid.UUID,
+                        now: datetime, include_open: bool = False) -> ExpectedCheckin | None:
+    """The next window still to attend: one opening later, or (``include_open``) one
+    open now and not yet attended."""
+    edge = ExpectedCheckin.grace_ends_at >= now if include_open else ExpectedCheckin.opens_at > now
+    return (await session.execute(
+        sa.select(ExpectedCheckin).where(
+            ExpectedCheckin.case_id == case_id, edge,
+            ExpectedCheckin.status.in_(("pending", "excused")))
+        .order_by(ExpectedCheckin.opens_at).limit(1))).scalar_one_or_none()
+
+

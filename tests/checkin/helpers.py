@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 import sqlalchemy as sa
-from checkin import service
+from checkin import feeds
 from checkin.models import ChangeEvent, Checkin, ExpectedCheckin, FollowUp
 from twilio.request_validator import RequestValidator
 
@@ -67,7 +67,7 @@ def _reference(case_id: uuid.UUID) -> str:
 
 async def apply(app, change: Change) -> None:
     async with app.state.sessionmaker() as session, session.begin():
-        await service.apply_registry_change(session, change)
+        await feeds.apply_registry_change(session, change)
 
 
 async def add_case(app, **kwargs: Any) -> uuid.UUID:

@@ -12,7 +12,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from checkin import service
+from checkin import feeds
 from checkin.models import Outage
 
 from shared.changefeed import Change
@@ -209,7 +209,7 @@ async def test_the_missed_job_is_idempotent_and_opens_one_follow_up(checkin_app,
 async def test_a_follow_up_says_when_the_reminder_was_not_delivered(checkin_app, case_id, clock):
     first = (await expected(checkin_app, case_id))[0]
     async with checkin_app.state.sessionmaker() as session, session.begin():
-        await service.apply_notifications_change(session, Change(
+        await feeds.apply_notifications_change(session, Change(
             cursor="0-1", type="reminder.status", subject_id=str(uuid.uuid4()),
             occurred_at=datetime.now(UTC),
             data={"expected_checkin_id": str(first.id), "status": "undelivered"}))

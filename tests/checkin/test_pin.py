@@ -12,7 +12,7 @@ import sqlalchemy as sa
 import time_machine
 from checkin.config import CheckinSettings
 from checkin.models import Pin
-from checkin.service import hash_pin, new_pin
+from checkin.pins import hash_pin, new_pin
 from cryptography.fernet import Fernet
 
 from tests.checkin.helpers import (

@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from checkin import service
+from checkin import feeds
 
 from shared.changefeed import Change
 from tests.checkin.helpers import (
@@ -25,7 +25,7 @@ async def from_notifications(app, type: str, data: dict) -> None:
     change = Change(cursor="0-0", type=type, subject_id="x", occurred_at=datetime.now(UTC),
                     data=data)
     async with app.state.sessionmaker() as session, session.begin():
-        await service.apply_notifications_change(session, change)
+        await feeds.apply_notifications_change(session, change)
 
 
 async def test_stop_opens_one_follow_up_to_agree_another_channel(checkin_app, checkin, case):

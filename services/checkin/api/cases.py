@@ -5,8 +5,9 @@ from datetime import datetime
 
 from fastapi import APIRouter, status
 
-from checkin import service
+from checkin import cases, pins
 from checkin.api.deps import Caseworker, PolicyDep
+from checkin.checkins import list_checkins
 from checkin.schemas import CaseCheckins, PinIssued
 from shared.db import SessionDep
 
@@ -17,7 +18,7 @@ router = APIRouter(prefix="/v1/cases", tags=["cases"])
 async def issue_pin(case_id: uuid.UUID, session: SessionDep, actor: Caseworker,
                     policy: PolicyDep) -> PinIssued:
     """A new 6-digit PIN, shown this once. It replaces the old one and lifts a lock."""
-    pin = await service.issue_pin(session, case_id=case_id, actor=actor.sub, key=policy.key)
+    pin = await pins.issue_pin(session, case_id=case_id, actor=actor.sub, key=policy.key)
     return PinIssued(pin=pin)
 
 
@@ -26,7 +27,7 @@ async def case_checkins(case_id: uuid.UUID, session: SessionDep, _: Caseworker,
                         since: datetime | None = None, until: datetime | None = None,
                         ) -> CaseCheckins:
     """Expected check-ins with their outcome, and unscheduled contacts."""
-    case = await service.get_case(session, case_id=case_id)
-    expected, checkins = await service.list_checkins(session, case_id=case_id, since=since,
+    case = await cases.get_case(session, case_id=case_id)
+    expected, checkins = await list_checkins(session, case_id=case_id, since=since,
                                                      until=until)
     return CaseCheckins.of(case, expected, checkins)  # type: ignore[arg-type]

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Header, Response, status
 from fastapi.responses import JSONResponse
 
-from checkin import service
+from checkin import cases, checkins, outcomes, replies
 from checkin.api.deps import Caseworker, Officer
 from checkin.schemas import CheckinRead, ExcusalIn, ExpectedCheckinRead, InPersonCheckin
 from shared.db import SessionDep, utcnow
@@ -26,22 +26,22 @@ async def check_in_person(
     ``Idempotency-Key``, or the same case within a minute) records nothing new."""
     key = f"in_person:{officer.sub}:{idempotency_key}" if idempotency_key else None
     if body.case_id is not None:
-        case = await service.get_case(session, case_id=body.case_id, for_update=True,
+        case = await cases.get_case(session, case_id=body.case_id, for_update=True,
                                       missing_ok=True)
     else:
-        case = await service.case_by_reference(session, reference=body.reference or "",
+        case = await cases.case_by_reference(session, reference=body.reference or "",
                                                for_update=True)
     if case is None:
         raise NotFound("No such case.")
     if case.status != "active":
         raise Conflict(f"The case is {case.status}: no check-in is expected.")
-    recorded = await service.record_checkin(
+    recorded = await checkins.record_checkin(
         session, case=case, channel="in_person", now=utcnow(),
         reporting_centre=body.reporting_centre, identity_confirmed_by=body.identity_confirmed_by,
         recorded_by=officer.sub)
     read = CheckinRead.of(recorded.checkin)
     code = status.HTTP_200_OK if recorded.duplicate else status.HTTP_201_CREATED
-    if key and (earlier := await service.store_reply(
+    if key and (earlier := await replies.store_reply(
             session, key=key, body=read.model_dump_json(), status_code=code,
             media_type="application/json")) is not None:
         return Response(earlier.body, status_code=earlier.status_code,
@@ -53,7 +53,7 @@ async def check_in_person(
 async def excuse(expected_id: uuid.UUID, body: ExcusalIn, session: SessionDep,
                  actor: Caseworker) -> ExpectedCheckinRead:
     """Excuse a pending or missed check-in, with a reason (409 if the person attended)."""
-    expected = await service.excuse(session, expected_id=expected_id, reason=body.reason,
+    expected = await outcomes.excuse(session, expected_id=expected_id, reason=body.reason,
                                     actor=actor.sub)
-    case = await service.get_case(session, case_id=expected.case_id)
+    case = await cases.get_case(session, case_id=expected.case_id)
     return ExpectedCheckinRead.of(expected, ZoneInfo(case.timezone), None)  # type: ignore[union-attr]

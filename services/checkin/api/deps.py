@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from checkin.config import CheckinSettings
-from checkin.service import PinPolicy
+from checkin.pins import PinPolicy
 from shared.auth import Principal, Role, require_roles
 from shared.crypto import PhoneVault
 

@@ -5,7 +5,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
-from checkin import service
+from checkin import follow_ups
 from checkin.api.deps import Caseworker
 from checkin.schemas import FollowUpClose, FollowUpList, FollowUpRead
 from shared.db import SessionDep
@@ -23,7 +23,7 @@ async def list_follow_ups(
 ) -> FollowUpList:
     """Follow-ups, newest first: ``mine`` (assigned to the caller), ``status=open`` (not
     yet closed), or one case's."""
-    rows = await service.list_follow_ups(session, assigned_to=actor.sub if mine else None,
+    rows = await follow_ups.list_follow_ups(session, assigned_to=actor.sub if mine else None,
                                          status=status, case_id=case_id, limit=limit)
     return FollowUpList(items=[FollowUpRead.of(r) for r in rows])
 
@@ -31,12 +31,12 @@ async def list_follow_ups(
 @router.post("/{follow_up_id}/acknowledge", response_model=FollowUpRead)
 async def acknowledge(follow_up_id: uuid.UUID, session: SessionDep,
                       actor: Caseworker) -> FollowUpRead:
-    return FollowUpRead.of(await service.acknowledge_follow_up(
+    return FollowUpRead.of(await follow_ups.acknowledge_follow_up(
         session, follow_up_id=follow_up_id, actor=actor.sub))
 
 
 @router.post("/{follow_up_id}/close", response_model=FollowUpRead)
 async def close(follow_up_id: uuid.UUID, body: FollowUpClose, session: SessionDep,
                 actor: Caseworker) -> FollowUpRead:
-    return FollowUpRead.of(await service.close_follow_up(
+    return FollowUpRead.of(await follow_ups.close_follow_up(
         session, follow_up_id=follow_up_id, actor=actor.sub, note=body.note))

@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from checkin import conversations, service
+from checkin import conversations, replies
 from checkin.api.deps import PolicyDep, VaultDep
 from shared.db import SessionDep, utcnow
 from shared.errors import Forbidden
@@ -37,7 +37,7 @@ def _phone_hash(form: dict[str, str], vault: VaultDep) -> str | None:
 async def _once(session: AsyncSession, key: str, answer: Callable[[], Awaitable[str]]) -> Response:
     """Answer once per key: a retry rolls back its own work and gets the first answer."""
     body = await answer()
-    earlier = await service.store_reply(session, key=key[:200], body=body)
+    earlier = await replies.store_reply(session, key=key[:200], body=body)
     if earlier is not None:
         return Response(earlier.body, media_type=earlier.media_type)
     return Response(body, media_type="application/xml")

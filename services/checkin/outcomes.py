@@ -1,0 +1,125 @@
+"""Outcomes no check-in settles: missed ones (with a follow-up, never a sanction),
+excusals by a caseworker, and outages, which excuse what the system caused."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from checkin.checkins import ATTENDED
+from checkin.events import iso, publish_event, publish_outcome
+from checkin.follow_ups import close_follow_ups_of, open_follow_up
+from checkin.models import CaseCopy, ExpectedCheckin, Outage
+from shared.db import utcnow
+from shared.errors import Conflict, NotFound
+
+
+async def excuse(session: AsyncSession, *, expected_id: uuid.UUID, reason: str,
+                 actor: str) -> ExpectedCheckin:
+    """Excuse a pending or missed check-in, before or after its window."""
+    expected = await session.get(ExpectedCheckin, expected_id, with_for_update=True)
+    if expected is None:
+        raise NotFound("No such expected check-in.")
+    if expected.status in ATTENDED:
+        raise Conflict("The person checked in for this one; there is nothing to excuse.")
+    was_missed = expected.status == "missed"
+    expected.status, expected.excusal_reason, expected.excused_by = "excused", reason, actor
+    expected.decided_at = utcnow()
+    await publish_outcome(session, expected)
+    if was_missed:  # the caseworker has dealt with it: its follow-up is done too
+        await close_follow_ups_of(session, expected, actor=actor, note=f"Excused: {reason}")
+    await session.flush()
+    return expected
+
+
+def _covering(outages: Sequence[Outage], expected: ExpectedCheckin,
+              channels: Sequence[str]) -> Outage | None:
+    for outage in outages:
+        if (outage.channel == "all" or outage.channel in channels) and \
+                outage.starts_at <= expected.grace_ends_at and outage.ends_at >= expected.opens_at:
+            return outage
+    return None
+
+
+def _excuse_for_outage(expected: ExpectedCheckin, outage: Outage, now: datetime) -> None:
+    expected.status, expected.outage_id, expected.decided_at = "excused", outage.id, now
+    expected.excusal_reason = f"Service outage ({outage.channel}): {outage.reason}"
+    expected.excused_by = "system"
+
+
+REMINDER_NOT_DELIVERED = ("undelivered", "failed", "no-answer", "busy", "canceled")
+
+
+async def decide_missed(session: AsyncSession, *, now: datetime, limit: int = 500) -> int:
+    """Settle check-ins whose grace period is over: missed, with a follow-up for the
+    caseworker, or excused when a declared outage covers them. Idempotent: only
+    pending rows are taken, each by one worker (``SKIP LOCKED``). Returns how many."""
+    rows = (await session.execute(
+        sa.select(ExpectedCheckin).where(ExpectedCheckin.status == "pending",
+                                         ExpectedCheckin.grace_ends_at < now)
+        .order_by(ExpectedCheckin.grace_ends_at).limit(limit).with_for_update(skip_locked=True)
+    )).scalars().all()
+    if not rows:
+        return 0
+    cases = {c.case_id: c for c in (await session.execute(
+        sa.select(CaseCopy).where(CaseCopy.case_id.in_({r.case_id for r in rows})))).scalars()}
+    outages = (await session.execute(sa.select(Outage).where(
+        Outage.starts_at <= max(r.grace_ends_at for r in rows),
+        Outage.ends_at >= min(r.opens_at for r in rows)))).scalars().all()
+    for expected in rows:
+        case = cases[expected.case_id]
+        outage = _covering(outages, expected, case.channels)
+        if outage is not None:
+            _excuse_for_outage(expected, outage, now)
+        else:
+            expected.status, expected.decided_at = "missed", now
+            detail = "The check-in window and its grace period passed without a check-in."
+            if expected.reminder_status in REMINDER_NOT_DELIVERED:
+                detail += f" The reminder was not delivered ({expected.reminder_status})."
+            await open_follow_up(session, case=case, kind="missed_checkin",
+                                 expected_checkin_id=expected.id, detail=detail)
+        await publish_outcome(session, expected)
+    await session.flush()
+    return len(rows)
+
+
+async def declare_outage(session: AsyncSession, *, channel: str, starts_at: datetime,
+                         ends_at: datetime, reason: str, actor: str) -> tuple[Outage, int]:
+    """Record an outage and excuse every missed check-in whose window (grace included)
+    overlapped it, for cases reporting by that channel; their open follow-ups close
+    with the reason. Check-ins still pending are excused by ``decide_missed`` later."""
+    outage = Outage(channel=channel, starts_at=starts_at, ends_at=ends_at, reason=reason,
+                    declared_by=actor)
+    session.add(outage)
+    await session.flush()
+    await publish_event(session, "outage.declared", outage.id, {
+        "id": str(outage.id), "channel": channel, "starts_at": iso(starts_at),
+        "ends_at": iso(ends_at), "reason": reason})
+    missed = (await session.execute(
+        sa.select(ExpectedCheckin, CaseCopy)
+        .join(CaseCopy, CaseCopy.case_id == ExpectedCheckin.case_id)
+        .where(ExpectedCheckin.status == "missed", ExpectedCheckin.opens_at <= ends_at,
+               ExpectedCheckin.grace_ends_at >= starts_at)
+        .with_for_update(of=ExpectedCheckin))).all()
+    now, excused = utcnow(), 0
+    for expected, case in missed:
+        if _covering([outage], expected, case.channels) is None:
+            continue
+        _excuse_for_outage(expected, outage, now)
+        await publish_outcome(session, expected)
+        await close_follow_ups_of(session, expected, actor="system",
+                                   note=expected.excusal_reason or "")
+        excused += 1
+    await session.flush()
+    return outage, excused
+
+
+async def list_outages(session: AsyncSession, *, limit: int = 100) -> list[Outage]:
+    return list((await session.execute(
+        sa.select(Outage).order_by(Outage.starts_at.desc()).limit(limit))).scalars())
+
+
