@@ -1,0 +1,99 @@
+"""Each service against its own OpenAPI document, fuzzed by Schemathesis in process
+(over ASGI) as each role, valid and invalid input alike, with a fixed seed: no answer
+is ever a 5xx, and every error is problem details."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, seed, settings
+from hypothesis.errors import Unsatisfiable
+from schemathesis import GenerationMode
+from schemathesis.python import asgi
+
+from shared.migrations import upgrade
+from tests.conftest import auth, checkin_settings, notifications_settings, registry_settings
+
+ROLES = ("caseworker", "officer", "supervisor", "authority", "service")
+EXAMPLES = 6  # per operation, role and mode: with every operation, under 60 s in all
+SEED = 20261201
+
+
+def _app(service: str, url: str):
+    if service == "registry":
+        from registry.app import create_app
+        return create_app(registry_settings(url))
+    if service == "checkin":
+        from checkin.app import create_app
+        return create_app(checkin_settings(url, WAYMARK_CHECKIN_FEED_POLL_SECONDS=0,
+                                           WAYMARK_CHECKIN_JOBS_SECONDS=0))
+    from notifications.app import create_app
+    return create_app(notifications_settings(url))
+
+
+@pytest.fixture(scope="module")
+def schemas(empty_database):
+    """Each service on a database of its own, its lifespan run once by Schemathesis."""
+    loaded = {}
+    for service in ("registry", "checkin", "notifications"):
+        url = empty_database(f"fuzz_{service}_{uuid.uuid4().hex[:6]}")
+        upgrade(service, url)
+        loaded[service] = schemathesis.openapi.from_asgi("/openapi.json", _app(service, url))
+    yield loaded
+    asgi.shutdown_lifespans()
+
+
+def fuzz(schema, role: str) -> tuple[int, list[str]]:
+    """Every operation, as ``role``; returns (requests made, the 5xx seen)."""
+    headers = dict(auth(role, sub=f"fuzz-{role}"))
+    seen: list[str] = []
+    made = 0
+    for result in schema.get_all_operations():
+        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+            try:
+                made += _examples(result.ok(), mode, headers, seen)
+            except Unsatisfiable:  # no invalid input exists (an operation without inputs)
+                assert mode is GenerationMode.NEGATIVE
+    return made, seen
+
+
+def _examples(operation, mode: GenerationMode, headers: dict[str, str], seen: list[str]) -> int:
+    made = 0
+
+    @seed(SEED)
+    @settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=True,
+              suppress_health_check=list(HealthCheck))
+    @given(case=operation.as_strategy(generation_mode=mode))
+    def run(case):
+        nonlocal made
+        response = case.call(headers={**(case.headers or {}), **headers})
+        made += 1
+        if response.status_code >= 500:
+            seen.append(f"{case.method} {case.formatted_path} {mode.value}: "
+                        f"{response.status_code} {response.text[:200]}")
+        elif response.status_code >= 400:
+            # Schemathesis keeps each header as a list of its values.
+            assert response.headers["content-type"] == ["application/problem+json"], (
+                case.method, case.formatted_path, response.status_code)
+
+    run()
+    return made
+
+
+@pytest.mark.parametrize("service", ["registry", "checkin", "notifications"])
+def test_no_input_and_no_role_gets_a_server_error(schemas, service, capsys):
+    started = time.perf_counter()
+    totals = {}
+    failures: list[str] = []
+    for role in ROLES:
+        made, found = fuzz(schemas[service], role)
+        totals[role] = made
+        failures += found
+    with capsys.disabled():
+        print(f"\nschemathesis {service}: {sum(totals.values())} requests "
+              f"({', '.join(f'{r} {n}' for r, n in totals.items())}), {len(failures)} 5xx, "
+              f"{time.perf_counter() - started:.1f} s")
+    assert not failures, "\n".join(failures[:20])
