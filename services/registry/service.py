@@ -6,13 +6,13 @@ from __future__ import annotations
 import base64
 import uuid
 from datetime import date, datetime
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from registry import reference as refs
-from registry.enums import CaseStatus, EventType, Outcome
+from registry.enums import CaseStatus, Outcome
+from registry.events import CaseCreated, CaseEvent, CaseStatusChanged, CaseUpdated
 from registry.models import Case, CaseStatusChange, ChangeEvent, Person, ReportingRequirement
 from registry.schemas import (
     CaseCreate,
@@ -88,7 +88,7 @@ async def create_case(
     session.add(CaseStatusChange(case_id=case.id, to_status=CaseStatus.active,
                                  reason="case opened",
                                  actor=actor.sub))
-    await _publish(session, case, EventType.case_created)
+    await _publish(session, case, CaseCreated)
     return case
 
 
@@ -206,7 +206,7 @@ async def update_case(
         for field, value in reporting.model_dump().items():
             setattr(case.reporting, field, value)
     await session.flush()
-    await _publish(session, case, EventType.case_updated)
+    await _publish(session, case, CaseUpdated)
     return case
 
 
@@ -233,7 +233,7 @@ async def transition_case(
     elif to == CaseStatus.active:
         case.outcome = None
     await session.flush()
-    await _publish(session, case, EventType.case_status_changed)
+    await _publish(session, case, CaseStatusChanged)
     return case
 
 
@@ -264,27 +264,8 @@ def case_read(case: Case, vault: PhoneVault) -> CaseRead:
     )
 
 
-def feed_snapshot(case: Case) -> dict[str, Any]:
-    """What consumers get: the whole case as it now is, so applying an event is an
-    idempotent upsert keyed on ``version``. Names are left out: no consumer needs them.
-    The number stays Fernet ciphertext, in the feed table and on the wire; only a
-    service holding ``WAYMARK_PHONE_KEYS`` (notifications, to send reminders) can read it."""
-    person = case.person
-    return {
-        "id": str(case.id), "reference": case.reference,
-        "keypad_reference": case.keypad_reference, "version": case.version,
-        "status": case.status, "outcome": case.outcome, "programme": case.programme,
-        "vulnerabilities": list(case.vulnerabilities), "caseworker": case.caseworker,
-        "review_due": case.review_due.isoformat(),
-        "person": {
-            "date_of_birth": person.date_of_birth.isoformat(), "sex": person.sex,
-            "nationality": person.nationality, "preferred_language": person.preferred_language,
-            "phone_encrypted": person.phone_encrypted, "phone_hash": person.phone_hash,
-        },
-        "reporting": ReportingRead.model_validate(case.reporting).model_dump(mode="json"),
-    }
-
-
-async def _publish(session: AsyncSession, case: Case, event_type: EventType) -> None:
-    await publish(session, ChangeEvent, type=event_type, subject_id=str(case.id),
-                  data=feed_snapshot(case))
+async def _publish(session: AsyncSession, case: Case, event: type[CaseEvent]) -> None:
+    """Append ``event`` (the case as it now is) to the feed, in the caller's transaction."""
+    payload = event.model_validate(case)
+    await publish(session, ChangeEvent, type=event.type.value, subject_id=str(case.id),
+                  data=payload.model_dump(mode="json"))

@@ -20,14 +20,12 @@ depends_on: str | Sequence[str] | None = None
 STATUSES = ("active", "suspended", "resolved", "closed")
 OUTCOMES = ("regularised", "voluntary_return", "removed", "other")
 SEXES = ("female", "male", "other", "unknown")
-EVENT_TYPES = ("case.created", "case.updated", "case.status_changed")
 
 CHECKS = {
     "people": {"sex": SEXES},
     "cases": {"status": STATUSES, "outcome": OUTCOMES},
     "case_status_changes": {"from_status": STATUSES, "to_status": STATUSES,
                             "outcome": OUTCOMES},
-    "change_events": {"type": EVENT_TYPES},
 }
 
 

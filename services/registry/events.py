@@ -1,0 +1,87 @@
+"""What the registry publishes on its change feed: one model per event type.
+
+Every event carries the whole case as it now is (a snapshot), so a consumer applies
+it as an idempotent upsert keyed on ``version``. Names are left out: no consumer
+needs them. The phone number stays Fernet ciphertext, in the feed table and on the
+wire; only a service holding ``WAYMARK_PHONE_KEYS`` (notifications, to send
+reminders) can read it.
+
+The contract: ``data`` is ``model_dump(mode="json")`` of these models, and nothing
+else builds it. ``schema_version`` changes only when a key is removed or changes
+meaning; consumers refuse a version they do not know. Adding a key keeps version 1
+(consumers ignore keys they do not read).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from typing import ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from registry.enums import CaseStatus, EventType, Outcome, Sex, Vulnerability
+from registry.schemas import ReportingRead
+
+
+class _Snapshot(BaseModel):
+    model_config = ConfigDict(extra="forbid", from_attributes=True, frozen=True)
+
+
+class PersonSnapshot(_Snapshot):
+    date_of_birth: date
+    sex: Sex
+    nationality: str
+    preferred_language: str
+    phone_encrypted: str
+    phone_hash: str
+
+
+class ReportingSnapshot(ReportingRead, _Snapshot):
+    """The reporting requirement as the API shows it (``window_opens`` as ``HH:MM``):
+    a change to ``ReportingRead`` is a change to this contract, which
+    ``tests/registry/test_events.py`` pins key by key."""
+
+
+class CaseEvent(_Snapshot):
+    """The case as it is after the change the event reports."""
+
+    type: ClassVar[EventType]
+
+    schema_version: Literal[1] = 1
+    id: uuid.UUID
+    reference: str
+    keypad_reference: str
+    version: int
+    status: CaseStatus
+    outcome: Outcome | None
+    programme: str
+    vulnerabilities: list[Vulnerability]
+    caseworker: str
+    review_due: date
+    person: PersonSnapshot
+    reporting: ReportingSnapshot
+
+
+class CaseCreated(CaseEvent):
+    """A case was opened (always ``active``, version 1)."""
+
+    type = EventType.case_created
+
+
+class CaseUpdated(CaseEvent):
+    """A ``PATCH`` changed the person, the reporting requirement, the programme, the
+    vulnerabilities, the review date or the caseworker; the status is unchanged."""
+
+    type = EventType.case_updated
+
+
+class CaseStatusChanged(CaseEvent):
+    """A transition moved the case to ``status`` (with ``outcome`` when resolved)."""
+
+    type = EventType.case_status_changed
+
+
+EVENTS: dict[EventType, type[CaseEvent]] = {
+    model.type: model for model in (CaseCreated, CaseUpdated, CaseStatusChanged)}
+"""Each event type's model: every member of ``EventType`` has one."""
