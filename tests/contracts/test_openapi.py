@@ -5,45 +5,17 @@ is ever a 5xx, and every error is problem details."""
 from __future__ import annotations
 
 import time
-import uuid
 
 import pytest
-import schemathesis
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
-from schemathesis.python import asgi
 
-from shared.migrations import upgrade
-from tests.conftest import auth, checkin_settings, notifications_settings, registry_settings
+from tests.conftest import auth
 
 ROLES = ("caseworker", "officer", "supervisor", "authority", "service")
 EXAMPLES = 6  # per operation, role and mode: with every operation, under 60 s in all
 SEED = 20261201
-
-
-def _app(service: str, url: str):
-    if service == "registry":
-        from registry.app import create_app
-        return create_app(registry_settings(url))
-    if service == "checkin":
-        from checkin.app import create_app
-        return create_app(checkin_settings(url, WAYMARK_CHECKIN_FEED_POLL_SECONDS=0,
-                                           WAYMARK_CHECKIN_JOBS_SECONDS=0))
-    from notifications.app import create_app
-    return create_app(notifications_settings(url))
-
-
-@pytest.fixture(scope="module")
-def schemas(empty_database):
-    """Each service on a database of its own, its lifespan run once by Schemathesis."""
-    loaded = {}
-    for service in ("registry", "checkin", "notifications"):
-        url = empty_database(f"fuzz_{service}_{uuid.uuid4().hex[:6]}")
-        upgrade(service, url)
-        loaded[service] = schemathesis.openapi.from_asgi("/openapi.json", _app(service, url))
-    yield loaded
-    asgi.shutdown_lifespans()
 
 
 def fuzz(schema, role: str) -> tuple[int, list[str]]:
