@@ -7,6 +7,7 @@ import uuid
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from checkin.enums import CaseStatus
 from checkin.models import CaseCopy
 from shared.errors import NotFound
 
@@ -31,7 +32,7 @@ async def get_case(session: AsyncSession, *, case_id: uuid.UUID, for_update: boo
 async def cases_by_phone(session: AsyncSession, *, phone_hash: str) -> list[CaseCopy]:
     """Cases registered to a number, active ones first (a family may share a phone)."""
     rows = (await session.execute(_CASES_BY_PHONE, {"phone_hash": phone_hash})).scalars().all()
-    return sorted(rows, key=lambda c: c.status != "active")
+    return sorted(rows, key=lambda c: c.status != CaseStatus.active)
 
 
 async def case_by_reference(session: AsyncSession, *, reference: str,

@@ -12,21 +12,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from checkin.cases import get_case
+from checkin.enums import ATTENDED, OUTSTANDING, Channel, IdentityCheck, Timing
 from checkin.events import iso, outcome_event
 from checkin.models import CaseCopy, ChangeEvent, Checkin, ExpectedCheckin
 from checkin.schedule import next_expected
 from shared.changefeed import publish_many
 from shared.db import UTCDateTime
 
-ATTENDED = ("on_time", "late")
-
-
 # Built once: statements on the check-in path cost more to build than to run.
 _OUTSTANDING_LIMIT = 3
 _OUTSTANDING = (
     sa.select(ExpectedCheckin).where(
         ExpectedCheckin.case_id == sa.bindparam("case_id"),
-        ExpectedCheckin.status.in_(("pending", "excused")),
+        ExpectedCheckin.status.in_(OUTSTANDING),
         ExpectedCheckin.grace_ends_at >= sa.bindparam("now", type_=UTCDateTime))
     .order_by(ExpectedCheckin.opens_at).limit(_OUTSTANDING_LIMIT).with_for_update())
 _INSERT_CHECKIN = sa.insert(Checkin.__table__)  # type: ignore[attr-defined]
@@ -45,19 +43,19 @@ class Recorded:
 
 
 async def record_checkin(
-    session: AsyncSession, *, case: CaseCopy, channel: str, now: datetime,
-    reporting_centre: str | None = None, identity_confirmed_by: str | None = None,
+    session: AsyncSession, *, case: CaseCopy, channel: Channel, now: datetime,
+    reporting_centre: str | None = None, identity_confirmed_by: IdentityCheck | None = None,
     recorded_by: str | None = None,
 ) -> Recorded:
     """Record a check-in and settle the earliest outstanding window it falls in (inside
     the window: on time; inside the grace period: late). One that fits no window is
     kept as an unscheduled contact, never refused. Callers hold the case row locked,
     so two arriving together are settled one after the other."""
-    if channel == "in_person":
+    if channel == Channel.in_person:
         # An officer's double submit: the same case at the counter within a minute.
         recent = (await session.execute(
             sa.select(Checkin).where(
-                Checkin.case_id == case.case_id, Checkin.channel == "in_person",
+                Checkin.case_id == case.case_id, Checkin.channel == Channel.in_person,
                 Checkin.received_at > now - timedelta(minutes=1))
             .order_by(Checkin.received_at.desc()).limit(1))).scalar_one_or_none()
         if recent is not None:
@@ -73,13 +71,13 @@ async def record_checkin(
         upcoming = await next_expected(session, case_id=case.case_id, now=now)
     already = False
     if expected is None:
-        timing = "unscheduled"
+        timing = Timing.unscheduled
         already = bool(await session.scalar(
             sa.select(sa.func.count()).select_from(ExpectedCheckin).where(
                 ExpectedCheckin.case_id == case.case_id, ExpectedCheckin.status.in_(ATTENDED),
                 ExpectedCheckin.opens_at <= now, ExpectedCheckin.grace_ends_at >= now)))
     else:
-        timing = "on_time" if now <= expected.closes_at else "late"
+        timing = Timing.on_time if now <= expected.closes_at else Timing.late
     checkin = Checkin(case_id=case.case_id, channel=channel, received_at=now, timing=timing,
                       expected_checkin_id=expected.id if expected else None,
                       reporting_centre=reporting_centre,

@@ -19,6 +19,7 @@ from twilio.twiml.voice_response import Gather, VoiceResponse
 
 from checkin import checkins, follow_ups, pins, replies, schedule
 from checkin.cases import case_by_reference, cases_by_phone, get_case
+from checkin.enums import CaseStatus, Channel
 from checkin.models import CaseCopy, ExpectedCheckin, Pin
 from checkin.pins import PinPolicy
 from checkin.texts import Language, language, languages
@@ -77,7 +78,7 @@ async def _next_text(session: AsyncSession, case: CaseCopy, lang: Language, now:
     return _window_text(case, lang, upcoming)
 
 
-async def _checked_in(session: AsyncSession, case: CaseCopy, lang: Language, channel: str,
+async def _checked_in(session: AsyncSession, case: CaseCopy, lang: Language, channel: Channel,
                       now: datetime) -> str:
     """Record the check-in; the key of the text to answer with and its values."""
     recorded = await checkins.record_checkin(session, case=case, channel=channel, now=now)
@@ -85,7 +86,7 @@ async def _checked_in(session: AsyncSession, case: CaseCopy, lang: Language, cha
         key = recorded.checkin.timing  # on_time or late
     else:
         key = "already" if recorded.already else "nothing_due"
-    return lang.say(f"{'sms' if channel == 'sms' else 'voice'}_{key}",
+    return lang.say(f"{'sms' if channel == Channel.sms else 'voice'}_{key}",
                     next=_window_text(case, lang, recorded.next))
 
 
@@ -116,7 +117,7 @@ async def sms_reply(session: AsyncSession, *, phone_hash: str, body: str, policy
         return _message(None)
     if not cases:
         return _message(language(None).say("sms_unknown"))
-    active = [c for c in cases if c.status == "active"]
+    active = [c for c in cases if c.status == CaseStatus.active]
     lang = language((active or cases)[0].language)
     if command == "help":
         return _message(lang.say("sms_help"))
@@ -135,11 +136,11 @@ async def sms_reply(session: AsyncSession, *, phone_hash: str, body: str, policy
 
 async def _pin_reply(session: AsyncSession, candidates: list[tuple[CaseCopy, Pin]], pin: str,
                      policy: PinPolicy, now: datetime) -> str:
-    result = await pins.check_pin(session, candidates=candidates, pin=pin, channel="sms",
+    result = await pins.check_pin(session, candidates=candidates, pin=pin, channel=Channel.sms,
                                      policy=policy, now=now)
     if result.case is not None:
         case_lang = language(result.case.language)
-        return await _checked_in(session, result.case, case_lang, "sms", now)
+        return await _checked_in(session, result.case, case_lang, Channel.sms, now)
     lang = language(candidates[0][0].language)
     if result.locked:
         return lang.say("sms_locked", minutes=int(policy.lock.total_seconds() // 60))
@@ -203,7 +204,7 @@ async def voice_start(session: AsyncSession, *, call_sid: str, phone_hash: str |
     cases = await cases_by_phone(session, phone_hash=phone_hash) if phone_hash else []
     if not cases:
         return prompt("language", None)
-    active = [c for c in cases if c.status == "active"]
+    active = [c for c in cases if c.status == CaseStatus.active]
     call.language = (active or cases)[0].language
     lang = language(call.language)
     if not active:
@@ -248,7 +249,7 @@ async def voice_reference(session: AsyncSession, *, call_sid: str, digits: str,
         return prompt("reference", lang, attempt=attempt + 1,
                       preface=lang.say("voice_reference_unknown"))
     call.case_id = case.case_id
-    if case.status != "active":
+    if case.status != CaseStatus.active:
         return _goodbye(lang, lang.say("voice_inactive"))
     return prompt("pin", lang)
 
@@ -264,15 +265,15 @@ async def voice_pin(session: AsyncSession, *, call_sid: str, phone_hash: str | N
         cases = await cases_by_phone(session, phone_hash=phone_hash)
     else:
         cases = []
-    active = [c for c in cases if c.status == "active"]
+    active = [c for c in cases if c.status == CaseStatus.active]
     lang = language(call.language or (active[0].language if active else None))
     if not active:
         return _goodbye(lang, lang.say("voice_inactive"))
     result = await pins.check_pin(
         session, candidates=await pins.pins_for(session, cases=active), pin=digits,
-        channel="voice", policy=policy, now=now)
+        channel=Channel.voice, policy=policy, now=now)
     if result.case is not None:
-        return _goodbye(lang, await _checked_in(session, result.case, lang, "voice", now))
+        return _goodbye(lang, await _checked_in(session, result.case, lang, Channel.voice, now))
     if result.no_pin:
         return _goodbye(lang, lang.say("voice_no_pin"))
     if result.locked:

@@ -9,13 +9,14 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from checkin.enums import FollowUpKind, FollowUpStatus
 from checkin.events import follow_up_event, publish_event
 from checkin.models import CaseCopy, ExpectedCheckin, FollowUp
 from shared.db import utcnow
 from shared.errors import Conflict, NotFound
 
 
-async def open_follow_up(session: AsyncSession, *, case: CaseCopy, kind: str, detail: str,
+async def open_follow_up(session: AsyncSession, *, case: CaseCopy, kind: FollowUpKind, detail: str,
                          expected_checkin_id: uuid.UUID | None = None) -> FollowUp:
     follow_up = FollowUp(case_id=case.case_id, kind=kind, assigned_to=case.caseworker,
                          expected_checkin_id=expected_checkin_id,
@@ -26,13 +27,13 @@ async def open_follow_up(session: AsyncSession, *, case: CaseCopy, kind: str, de
 
 
 async def list_follow_ups(session: AsyncSession, *, assigned_to: str | None,
-                          status: str | None, case_id: uuid.UUID | None,
+                          status: FollowUpStatus | None, case_id: uuid.UUID | None,
                           limit: int) -> list[FollowUp]:
     query = sa.select(FollowUp)
     if assigned_to is not None:
         query = query.where(FollowUp.assigned_to == assigned_to)
-    if status == "open":  # open means not yet closed: acknowledged ones are still open work
-        query = query.where(FollowUp.status != "closed")
+    if status == FollowUpStatus.open:  # open means not yet closed: acknowledged ones are still open work
+        query = query.where(FollowUp.status != FollowUpStatus.closed)
     elif status is not None:
         query = query.where(FollowUp.status == status)
     if case_id is not None:
@@ -51,10 +52,10 @@ async def _get_follow_up(session: AsyncSession, follow_up_id: uuid.UUID) -> Foll
 async def acknowledge_follow_up(session: AsyncSession, *, follow_up_id: uuid.UUID,
                                 actor: str) -> FollowUp:
     follow_up = await _get_follow_up(session, follow_up_id)
-    if follow_up.status == "closed":
+    if follow_up.status == FollowUpStatus.closed:
         raise Conflict("The follow-up is closed.")
-    if follow_up.status == "open":
-        follow_up.status, follow_up.acknowledged_by = "acknowledged", actor
+    if follow_up.status == FollowUpStatus.open:
+        follow_up.status, follow_up.acknowledged_by = FollowUpStatus.acknowledged, actor
         follow_up.acknowledged_at = utcnow()
         await publish_event(session, "follow_up.acknowledged", follow_up.id, follow_up_event(follow_up))
     await session.flush()
@@ -62,7 +63,7 @@ async def acknowledge_follow_up(session: AsyncSession, *, follow_up_id: uuid.UUI
 
 
 async def _close(session: AsyncSession, follow_up: FollowUp, *, actor: str, note: str) -> None:
-    follow_up.status, follow_up.closed_by, follow_up.closed_at = "closed", actor, utcnow()
+    follow_up.status, follow_up.closed_by, follow_up.closed_at = FollowUpStatus.closed, actor, utcnow()
     follow_up.note = note
     await publish_event(session, "follow_up.closed", follow_up.id, follow_up_event(follow_up))
 
@@ -70,7 +71,7 @@ async def _close(session: AsyncSession, follow_up: FollowUp, *, actor: str, note
 async def close_follow_up(session: AsyncSession, *, follow_up_id: uuid.UUID, actor: str,
                           note: str) -> FollowUp:
     follow_up = await _get_follow_up(session, follow_up_id)
-    if follow_up.status == "closed":
+    if follow_up.status == FollowUpStatus.closed:
         raise Conflict("The follow-up is already closed.")
     await _close(session, follow_up, actor=actor, note=note)
     await session.flush()
@@ -80,7 +81,7 @@ async def close_follow_up(session: AsyncSession, *, follow_up_id: uuid.UUID, act
 async def close_follow_ups_of(session: AsyncSession, expected: ExpectedCheckin, *, actor: str,
                                note: str) -> None:
     for follow_up in (await session.execute(sa.select(FollowUp).where(
-            FollowUp.expected_checkin_id == expected.id, FollowUp.status != "closed")
+            FollowUp.expected_checkin_id == expected.id, FollowUp.status != FollowUpStatus.closed)
     )).scalars():
         await _close(session, follow_up, actor=actor, note=note)
 
@@ -95,17 +96,18 @@ async def record_opt_out(session: AsyncSession, *, phone_hash: str, cases: Seque
                    {"phone_hash": phone_hash, "case_ids": [str(c.case_id) for c in cases]})
     if opted_out:
         for case in cases:
-            await open_once(session, case=case, kind="opted_out", detail=(
+            await open_once(session, case=case, kind=FollowUpKind.opted_out, detail=(
                 "The person replied STOP: no more SMS reminders go to their number. Agree "
                 "another way to remind them (a call, or in person). This is not "
                 "non-compliance."))
 
 
-async def open_once(session: AsyncSession, *, case: CaseCopy, kind: str, detail: str) -> None:
+async def open_once(session: AsyncSession, *, case: CaseCopy, kind: FollowUpKind,
+                    detail: str) -> None:
     """Open a follow-up unless one of the same kind is still open for the case."""
     open_already = await session.scalar(
         sa.select(FollowUp.id).where(FollowUp.case_id == case.case_id, FollowUp.kind == kind,
-                                     FollowUp.status != "closed").limit(1))
+                                     FollowUp.status != FollowUpStatus.closed).limit(1))
     if open_already is None:
         await open_follow_up(session, case=case, kind=kind, detail=detail)
 

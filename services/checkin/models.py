@@ -4,12 +4,37 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime, time
+from enum import StrEnum
 
 import sqlalchemy as sa
-from sqlmodel import Field, SQLModel
+from sqlmodel import AutoString, Field, SQLModel
 
+from checkin.enums import (
+    CaseStatus,
+    Channel,
+    EventType,
+    FollowUpKind,
+    FollowUpStatus,
+    IdentityCheck,
+    OutageChannel,
+    Outcome,
+    ReminderDelivery,
+    Timing,
+)
 from shared.changefeed import ChangeEventBase, FeedCursorBase, event_order_index
 from shared.db import UTCDateTime, new_metadata, utcnow
+
+
+def one_of(column: str, vocabulary: type[StrEnum]) -> sa.CheckConstraint:
+    """CHECK that ``column`` holds a member of ``vocabulary`` (or NULL), named
+    ``ck_<table>_<column>``; a new member comes with a migration that widens it."""
+    values = ", ".join(f"'{member.value}'" for member in vocabulary)
+    return sa.CheckConstraint(f"{column} IN ({values})", name=column)
+
+
+def vocabulary(length: int) -> AutoString:
+    """A vocabulary's column: its string value (SQLModel would make an ENUM type)."""
+    return AutoString(length=length)
 
 
 class CheckinModel(SQLModel):
@@ -23,13 +48,14 @@ class CaseCopy(CheckinModel, table=True):
     an age group for attendance summaries."""
 
     __tablename__ = "case_copies"
+    __table_args__ = (one_of("status", CaseStatus),)
 
     case_id: uuid.UUID = Field(primary_key=True)
     # The registry's version of the case: a change older than this is ignored.
     version: int
     reference: str = Field(max_length=8, unique=True)
     keypad_reference: str = Field(max_length=10, unique=True)
-    status: str = Field(max_length=16, index=True)
+    status: CaseStatus = Field(sa_type=vocabulary(16), index=True)
     phone_hash: str = Field(max_length=64, index=True)
     language: str = Field(max_length=8)
     caseworker: str = Field(max_length=128, index=True)
@@ -57,7 +83,7 @@ class FeedCursor(FeedCursorBase, CheckinModel, table=True):
 
 class ChangeEvent(ChangeEventBase, CheckinModel, table=True):
     __tablename__ = "change_events"
-    __table_args__ = (event_order_index(),)
+    __table_args__ = (event_order_index(), one_of("type", EventType))
 
 
 class Pin(CheckinModel, table=True):
@@ -87,12 +113,13 @@ class PinFailure(CheckinModel, table=True):
     """One wrong PIN: five inside 15 minutes lock the case's remote check-in."""
 
     __tablename__ = "pin_failures"
-    __table_args__ = (sa.Index("ix_pin_failures_case_id_at", "case_id", "at"),)
+    __table_args__ = (sa.Index("ix_pin_failures_case_id_at", "case_id", "at"),
+                      one_of("channel", Channel))
 
     id: int | None = Field(
         default=None, primary_key=True, sa_type=sa.BigInteger().with_variant(sa.Integer, "sqlite"))
     case_id: uuid.UUID
-    channel: str = Field(max_length=16)
+    channel: Channel = Field(sa_type=vocabulary(16))
     at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
@@ -106,6 +133,7 @@ class ExpectedCheckin(CheckinModel, table=True):
     __table_args__ = (
         sa.UniqueConstraint("case_id", "opens_at", name="uq_expected_checkins_case_id_opens_at"),
         sa.Index("ix_expected_checkins_status_grace_ends_at", "status", "grace_ends_at"),
+        one_of("status", Outcome), one_of("reminder_status", ReminderDelivery),
     )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
@@ -113,15 +141,14 @@ class ExpectedCheckin(CheckinModel, table=True):
     opens_at: datetime = Field(sa_type=UTCDateTime, index=True)
     closes_at: datetime = Field(sa_type=UTCDateTime)
     grace_ends_at: datetime = Field(sa_type=UTCDateTime)
-    # pending, on_time, late, missed or excused.
-    status: str = Field(default="pending", max_length=16)
+    status: Outcome = Field(default=Outcome.pending, sa_type=vocabulary(16))
     checkin_id: uuid.UUID | None = Field(default=None)
     decided_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     excusal_reason: str | None = Field(default=None, max_length=500)
     excused_by: str | None = Field(default=None, max_length=128)
     outage_id: uuid.UUID | None = Field(default=None)
     # The last reminder's delivery status, as the notifications service reports it.
-    reminder_status: str | None = Field(default=None, max_length=16)
+    reminder_status: ReminderDelivery | None = Field(default=None, sa_type=vocabulary(16))
 
 
 class Checkin(CheckinModel, table=True):
@@ -129,16 +156,17 @@ class Checkin(CheckinModel, table=True):
     open window is kept as an unscheduled contact (``expected_checkin_id`` empty)."""
 
     __tablename__ = "checkins"
+    __table_args__ = (one_of("channel", Channel), one_of("timing", Timing),
+                      one_of("identity_confirmed_by", IdentityCheck))
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     case_id: uuid.UUID = Field(index=True)
-    channel: str = Field(max_length=16)
+    channel: Channel = Field(sa_type=vocabulary(16))
     received_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     expected_checkin_id: uuid.UUID | None = Field(default=None, index=True)
-    # on_time, late or unscheduled.
-    timing: str = Field(max_length=16)
+    timing: Timing = Field(sa_type=vocabulary(16))
     reporting_centre: str | None = Field(default=None, max_length=120)
-    identity_confirmed_by: str | None = Field(default=None, max_length=32)
+    identity_confirmed_by: IdentityCheck | None = Field(default=None, sa_type=vocabulary(32))
     recorded_by: str | None = Field(default=None, max_length=128)
 
 
@@ -172,10 +200,10 @@ class Outage(CheckinModel, table=True):
     """A service outage a supervisor declared: check-ins missed during it are excused."""
 
     __tablename__ = "outages"
+    __table_args__ = (one_of("channel", OutageChannel),)
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
-    # sms, voice, in_person, or all.
-    channel: str = Field(max_length=16)
+    channel: OutageChannel = Field(sa_type=vocabulary(16))
     starts_at: datetime = Field(sa_type=UTCDateTime)
     ends_at: datetime = Field(sa_type=UTCDateTime)
     reason: str = Field(max_length=500)
@@ -184,18 +212,18 @@ class Outage(CheckinModel, table=True):
 
 
 class FollowUp(CheckinModel, table=True):
-    """Something a caseworker should look at, never a sanction: a missed check-in or a
-    PIN lock. Vulnerability flags are copied from the case when it opens."""
+    """Something a caseworker should look at, never a sanction: a missed check-in, a
+    PIN lock, a STOP or a number reminders cannot reach. Vulnerability flags are copied
+    from the case when it opens."""
 
     __tablename__ = "follow_ups"
-    __table_args__ = (sa.Index("ix_follow_ups_assigned_to_status", "assigned_to", "status"),)
+    __table_args__ = (sa.Index("ix_follow_ups_assigned_to_status", "assigned_to", "status"),
+                      one_of("kind", FollowUpKind), one_of("status", FollowUpStatus))
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     case_id: uuid.UUID = Field(index=True)
-    # missed_checkin or pin_locked.
-    kind: str = Field(max_length=32)
-    # open, acknowledged or closed.
-    status: str = Field(default="open", max_length=16)
+    kind: FollowUpKind = Field(sa_type=vocabulary(32))
+    status: FollowUpStatus = Field(default=FollowUpStatus.open, sa_type=vocabulary(16))
     assigned_to: str = Field(max_length=128)
     expected_checkin_id: uuid.UUID | None = Field(default=None)
     vulnerabilities: list[str] = Field(default_factory=list, sa_type=sa.JSON)

@@ -10,7 +10,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from checkin.checkins import ATTENDED
+from checkin.enums import ATTENDED, NOT_DELIVERED, FollowUpKind, OutageChannel, Outcome
 from checkin.events import iso, publish_event, publish_outcome
 from checkin.follow_ups import close_follow_ups_of, open_follow_up
 from checkin.models import CaseCopy, ExpectedCheckin, Outage
@@ -26,8 +26,8 @@ async def excuse(session: AsyncSession, *, expected_id: uuid.UUID, reason: str,
         raise NotFound("No such expected check-in.")
     if expected.status in ATTENDED:
         raise Conflict("The person checked in for this one; there is nothing to excuse.")
-    was_missed = expected.status == "missed"
-    expected.status, expected.excusal_reason, expected.excused_by = "excused", reason, actor
+    was_missed = expected.status == Outcome.missed
+    expected.status, expected.excusal_reason, expected.excused_by = Outcome.excused, reason, actor
     expected.decided_at = utcnow()
     await publish_outcome(session, expected)
     if was_missed:  # the caseworker has dealt with it: its follow-up is done too
@@ -39,19 +39,16 @@ async def excuse(session: AsyncSession, *, expected_id: uuid.UUID, reason: str,
 def _covering(outages: Sequence[Outage], expected: ExpectedCheckin,
               channels: Sequence[str]) -> Outage | None:
     for outage in outages:
-        if (outage.channel == "all" or outage.channel in channels) and \
+        if (outage.channel == OutageChannel.all or outage.channel in channels) and \
                 outage.starts_at <= expected.grace_ends_at and outage.ends_at >= expected.opens_at:
             return outage
     return None
 
 
 def _excuse_for_outage(expected: ExpectedCheckin, outage: Outage, now: datetime) -> None:
-    expected.status, expected.outage_id, expected.decided_at = "excused", outage.id, now
+    expected.status, expected.outage_id, expected.decided_at = Outcome.excused, outage.id, now
     expected.excusal_reason = f"Service outage ({outage.channel}): {outage.reason}"
     expected.excused_by = "system"
-
-
-REMINDER_NOT_DELIVERED = ("undelivered", "failed", "no-answer", "busy", "canceled")
 
 
 async def decide_missed(session: AsyncSession, *, now: datetime, limit: int = 500) -> int:
@@ -59,7 +56,7 @@ async def decide_missed(session: AsyncSession, *, now: datetime, limit: int = 50
     caseworker, or excused when a declared outage covers them. Idempotent: only
     pending rows are taken, each by one worker (``SKIP LOCKED``). Returns how many."""
     rows = (await session.execute(
-        sa.select(ExpectedCheckin).where(ExpectedCheckin.status == "pending",
+        sa.select(ExpectedCheckin).where(ExpectedCheckin.status == Outcome.pending,
                                          ExpectedCheckin.grace_ends_at < now)
         .order_by(ExpectedCheckin.grace_ends_at).limit(limit).with_for_update(skip_locked=True)
     )).scalars().all()
@@ -76,18 +73,18 @@ async def decide_missed(session: AsyncSession, *, now: datetime, limit: int = 50
         if outage is not None:
             _excuse_for_outage(expected, outage, now)
         else:
-            expected.status, expected.decided_at = "missed", now
+            expected.status, expected.decided_at = Outcome.missed, now
             detail = "The check-in window and its grace period passed without a check-in."
-            if expected.reminder_status in REMINDER_NOT_DELIVERED:
+            if expected.reminder_status in NOT_DELIVERED:
                 detail += f" The reminder was not delivered ({expected.reminder_status})."
-            await open_follow_up(session, case=case, kind="missed_checkin",
+            await open_follow_up(session, case=case, kind=FollowUpKind.missed_checkin,
                                  expected_checkin_id=expected.id, detail=detail)
         await publish_outcome(session, expected)
     await session.flush()
     return len(rows)
 
 
-async def declare_outage(session: AsyncSession, *, channel: str, starts_at: datetime,
+async def declare_outage(session: AsyncSession, *, channel: OutageChannel, starts_at: datetime,
                          ends_at: datetime, reason: str, actor: str) -> tuple[Outage, int]:
     """Record an outage and excuse every missed check-in whose window (grace included)
     overlapped it, for cases reporting by that channel; their open follow-ups close
@@ -102,7 +99,7 @@ async def declare_outage(session: AsyncSession, *, channel: str, starts_at: date
     missed = (await session.execute(
         sa.select(ExpectedCheckin, CaseCopy)
         .join(CaseCopy, CaseCopy.case_id == ExpectedCheckin.case_id)
-        .where(ExpectedCheckin.status == "missed", ExpectedCheckin.opens_at <= ends_at,
+        .where(ExpectedCheckin.status == Outcome.missed, ExpectedCheckin.opens_at <= ends_at,
                ExpectedCheckin.grace_ends_at >= starts_at)
         .with_for_update(of=ExpectedCheckin))).all()
     now, excused = utcnow(), 0

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from checkin.cases import get_case
+from checkin.enums import CaseStatus, Channel, FollowUpKind
 from checkin.events import publish_event
 from checkin.follow_ups import open_follow_up
 from checkin.models import CaseCopy, Pin, PinFailure
@@ -77,7 +78,7 @@ class PinCheck:
 
 _PIN_CANDIDATES = (
     sa.select(CaseCopy, Pin).join(Pin, Pin.case_id == CaseCopy.case_id)
-    .where(CaseCopy.phone_hash == sa.bindparam("phone_hash"), CaseCopy.status == "active")
+    .where(CaseCopy.phone_hash == sa.bindparam("phone_hash"), CaseCopy.status == CaseStatus.active)
     .order_by(CaseCopy.case_id).with_for_update())
 
 
@@ -101,7 +102,7 @@ async def pins_for(session: AsyncSession, *,
 
 
 async def check_pin(session: AsyncSession, *, candidates: Sequence[tuple[CaseCopy, Pin]],
-                    pin: str, channel: str, policy: PinPolicy, now: datetime) -> PinCheck:
+                    pin: str, channel: Channel, policy: PinPolicy, now: datetime) -> PinCheck:
     """Match ``pin`` against the candidate cases and their PINs (usually one; a family
     may share a phone). A wrong PIN counts against every unlocked candidate; the fifth
     inside the window locks telephone and SMS check-in and opens a follow-up."""
@@ -132,7 +133,7 @@ async def check_pin(session: AsyncSession, *, candidates: Sequence[tuple[CaseCop
             row.locked_until = now + policy.lock
             locked = True
             await open_follow_up(
-                session, case=case, kind="pin_locked",
+                session, case=case, kind=FollowUpKind.pin_locked,
                 detail=f"{failures} wrong PINs by {channel}: telephone and SMS check-in is "
                        f"paused until {row.locked_until:%Y-%m-%d %H:%M} UTC. A new PIN lifts it.")
         tries_left = min(tries_left, policy.max_failures - failures)

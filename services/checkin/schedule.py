@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from dateutil.rrule import rrulestr
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from checkin.enums import OUTSTANDING, CaseStatus, Outcome
 from checkin.events import expected_event, publish_event
 from checkin.models import CaseCopy, ExpectedCheckin
 
@@ -83,7 +84,7 @@ async def _cancel_pending(session: AsyncSession, *, case_id: uuid.UUID,
                           condition: sa.ColumnElement[bool]) -> None:
     rows = (await session.execute(
         sa.select(ExpectedCheckin).where(
-            ExpectedCheckin.case_id == case_id, ExpectedCheckin.status == "pending", condition)
+            ExpectedCheckin.case_id == case_id, ExpectedCheckin.status == Outcome.pending, condition)
     )).scalars().all()
     for row in rows:
         await session.delete(row)
@@ -99,7 +100,7 @@ async def plan_schedule(session: AsyncSession, *, case: CaseCopy, now: datetime,
     of a person that they could not have been told about in advance. A changed
     requirement replaces the future pending windows and keeps the past; a case that
     is not active has nothing pending that is still open or ahead."""
-    if case.status != "active":
+    if case.status != CaseStatus.active:
         await _cancel_pending(session, case_id=case.case_id,
                               condition=ExpectedCheckin.grace_ends_at >= now)
         case.planned_rule, case.planned_until = None, None
@@ -134,7 +135,7 @@ async def extend_horizons(session: AsyncSession, *, now: datetime, horizon: time
     the number of cases re-planned (call until it returns 0)."""
     due = (await session.execute(
         sa.select(CaseCopy).where(
-            CaseCopy.status == "active",
+            CaseCopy.status == CaseStatus.active,
             sa.or_(CaseCopy.planned_until.is_(None),
                    CaseCopy.planned_until < now + horizon - timedelta(days=1)))
         .order_by(CaseCopy.case_id).limit(limit).with_for_update(skip_locked=True)
@@ -153,7 +154,7 @@ async def next_expected(session: AsyncSession, *, case_id: uuid.UUID,
     return (await session.execute(
         sa.select(ExpectedCheckin).where(
             ExpectedCheckin.case_id == case_id, edge,
-            ExpectedCheckin.status.in_(("pending", "excused")))
+            ExpectedCheckin.status.in_(OUTSTANDING))
         .order_by(ExpectedCheckin.opens_at).limit(1))).scalar_one_or_none()
 
 

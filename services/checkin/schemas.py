@@ -5,16 +5,25 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated
 from zoneinfo import ZoneInfo
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from checkin.enums import (
+    CaseStatus,
+    Channel,
+    FollowUpKind,
+    FollowUpStatus,
+    IdentityCheck,
+    OutageChannel,
+    Outcome,
+    ReminderDelivery,
+    Timing,
+)
 from checkin.models import CaseCopy, Checkin, ExpectedCheckin, FollowUp, Outage
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
-Outcome = Literal["pending", "on_time", "late", "missed", "excused"]
-Channel = Literal["sms", "voice", "in_person"]
 
 
 class Strict(BaseModel):
@@ -33,7 +42,7 @@ class InPersonCheckin(Strict):
     reference: Annotated[str, StringConstraints(strip_whitespace=True, min_length=7,
                                                 max_length=16)] | None = None
     reporting_centre: Annotated[Text, StringConstraints(max_length=120)]
-    identity_confirmed_by: Literal["document", "known_to_officer"]
+    identity_confirmed_by: IdentityCheck
 
     @model_validator(mode="after")
     def one_way_to_find_the_case(self) -> InPersonCheckin:
@@ -47,10 +56,10 @@ class CheckinRead(BaseModel):
     case_id: uuid.UUID
     channel: Channel
     received_at: datetime
-    timing: Literal["on_time", "late", "unscheduled"]
+    timing: Timing
     expected_checkin_id: uuid.UUID | None
     reporting_centre: str | None
-    identity_confirmed_by: str | None
+    identity_confirmed_by: IdentityCheck | None
 
     @classmethod
     def of(cls, row: Checkin) -> CheckinRead:
@@ -75,7 +84,7 @@ class ExpectedCheckinRead(BaseModel):
     outcome: Outcome
     checkin: CheckinRead | None
     excusal: Excusal | None
-    reminder_status: str | None
+    reminder_status: ReminderDelivery | None
 
     @classmethod
     def of(cls, row: ExpectedCheckin, zone: ZoneInfo,
@@ -88,7 +97,7 @@ class ExpectedCheckinRead(BaseModel):
             id=row.id, opens_at=row.opens_at, closes_at=row.closes_at,
             grace_ends_at=row.grace_ends_at, opens_local=row.opens_at.astimezone(zone),
             closes_local=row.closes_at.astimezone(zone),
-            grace_ends_local=row.grace_ends_at.astimezone(zone), outcome=row.status,  # type: ignore[arg-type]
+            grace_ends_local=row.grace_ends_at.astimezone(zone), outcome=row.status,
             checkin=CheckinRead.of(checkin) if checkin else None, excusal=excusal,
             reminder_status=row.reminder_status)
 
@@ -96,7 +105,7 @@ class ExpectedCheckinRead(BaseModel):
 class CaseCheckins(BaseModel):
     case_id: uuid.UUID
     reference: str
-    status: str
+    status: CaseStatus
     timezone: str
     expected: list[ExpectedCheckinRead]
     # Check-ins that fell in no open window: kept, never refused.
@@ -120,7 +129,7 @@ class ExcusalIn(Strict):
 
 
 class OutageIn(Strict):
-    channel: Literal["sms", "voice", "in_person", "all"]
+    channel: OutageChannel
     starts_at: AwareDatetime
     ends_at: AwareDatetime
     reason: Annotated[Text, StringConstraints(max_length=500)]
@@ -134,7 +143,7 @@ class OutageIn(Strict):
 
 class OutageRead(BaseModel):
     id: uuid.UUID
-    channel: str
+    channel: OutageChannel
     starts_at: datetime
     ends_at: datetime
     reason: str
@@ -154,8 +163,8 @@ class OutageDeclared(OutageRead):
 class FollowUpRead(BaseModel):
     id: uuid.UUID
     case_id: uuid.UUID
-    kind: Literal["missed_checkin", "pin_locked"]
-    status: Literal["open", "acknowledged", "closed"]
+    kind: FollowUpKind
+    status: FollowUpStatus
     assigned_to: str
     expected_checkin_id: uuid.UUID | None
     vulnerabilities: list[str]

@@ -46,14 +46,16 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from checkin.enums import Outcome
 from checkin.models import CaseCopy, ExpectedCheckin
 
 DIMENSIONS = ("programme", "sex", "age_group", "nationality", "vulnerability")
-OUTCOMES = ("on_time", "late", "missed", "excused", "pending")
+# Every outcome, in the order the columns are listed.
+OUTCOMES = (Outcome.on_time, Outcome.late, Outcome.missed, Outcome.excused, Outcome.pending)
 COUNTS = ("people", "expected", *OUTCOMES)
 RATES = ("attendance_rate", "on_time_rate")
 # The counts each rate is derived from: a rate is withheld when any of them is.
-RATE_INPUTS = ("on_time", "late", "missed")
+RATE_INPUTS = (Outcome.on_time, Outcome.late, Outcome.missed)
 NO_VULNERABILITY = "none"
 # (lowest age, label), oldest first: the first one reached is the person's group.
 AGE_GROUPS = ((65, "65+"), (50, "50-64"), (35, "35-49"), (25, "25-34"), (18, "18-24"), (0, "0-17"))
@@ -128,10 +130,11 @@ def _publish(key: tuple[str, ...], tally: _Tally, group_by: Sequence[str],
         row.update(dict.fromkeys(COUNTS + RATES), suppressed=True)
         return row
     counts = {"people": people, "expected": tally.expected, **tally.outcomes}
-    decided = counts["on_time"] + counts["late"] + counts["missed"]
+    on_time, late = counts[Outcome.on_time], counts[Outcome.late]
+    decided = on_time + late + counts[Outcome.missed]
     rates = {
-        "attendance_rate": _rate(counts["on_time"] + counts["late"], decided),
-        "on_time_rate": _rate(counts["on_time"], decided),
+        "attendance_rate": _rate(on_time + late, decided),
+        "on_time_rate": _rate(on_time, decided),
     }
     withheld = {name for name, c in counts.items() if 0 < c < threshold}
     for name in withheld:

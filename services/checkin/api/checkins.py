@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 
 from checkin import cases, checkins, outcomes, replies
 from checkin.api.deps import Caseworker, Officer
+from checkin.enums import CaseStatus, Channel
 from checkin.schemas import CheckinRead, ExcusalIn, ExpectedCheckinRead, InPersonCheckin
 from shared.db import SessionDep, utcnow
 from shared.errors import Conflict, NotFound
@@ -33,10 +34,10 @@ async def check_in_person(
                                                for_update=True)
     if case is None:
         raise NotFound("No such case.")
-    if case.status != "active":
+    if case.status != CaseStatus.active:
         raise Conflict(f"The case is {case.status}: no check-in is expected.")
     recorded = await checkins.record_checkin(
-        session, case=case, channel="in_person", now=utcnow(),
+        session, case=case, channel=Channel.in_person, now=utcnow(),
         reporting_centre=body.reporting_centre, identity_confirmed_by=body.identity_confirmed_by,
         recorded_by=officer.sub)
     read = CheckinRead.of(recorded.checkin)

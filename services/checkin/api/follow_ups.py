@@ -1,12 +1,13 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 
 from checkin import follow_ups
 from checkin.api.deps import Caseworker
+from checkin.enums import FollowUpStatus
 from checkin.schemas import FollowUpClose, FollowUpList, FollowUpRead
 from shared.db import SessionDep
 
@@ -17,7 +18,7 @@ router = APIRouter(prefix="/v1/follow-ups", tags=["follow-ups"])
 async def list_follow_ups(
     session: SessionDep, actor: Caseworker,
     mine: bool = False,
-    status: Literal["open", "acknowledged", "closed"] | None = None,
+    status: FollowUpStatus | None = None,
     case_id: uuid.UUID | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> FollowUpList:
