@@ -10,6 +10,7 @@ The keypad form is the same number written in decimal with a Luhn check digit
 from __future__ import annotations
 
 import secrets
+import unicodedata
 
 ALPHABET = "23456789ACDEFHJKMNPRTWXY"
 _INDEX = {ch: i for i, ch in enumerate(ALPHABET)}
@@ -65,10 +66,23 @@ def keypad_form(payload: str) -> str:
     return digits + _check_digit(digits)
 
 
+def _plain(text: str) -> str:
+    """``text`` without spaces or dashes, upper case, with every decimal digit of any
+    script as its ASCII digit: a keypad or a phone set to Arabic may give ``٣`` for
+    ``3``, and fullwidth ``３`` comes from East Asian input methods. Superscripts and
+    other characters that are digits but not decimal (``²``) stay as they are, and so
+    never match."""
+    return "".join(
+        str(unicodedata.decimal(ch)) if ch.isdecimal() else ch
+        for ch in text.upper() if not ch.isspace() and ch != "-"
+    )
+
+
 def normalise(text: str) -> str | None:
     """The canonical reference for what someone typed or read out, or ``None`` if it is
-    not a valid reference (wrong length, foreign character, or failed check)."""
-    code = "".join(ch for ch in text.upper() if not ch.isspace() and ch != "-")
+    not a valid reference (wrong length, foreign character, or failed check). Never
+    raises, whatever ``text`` holds."""
+    code = _plain(text)
     if len(code) != PAYLOAD_LENGTH + 1 or any(ch not in _INDEX for ch in code):
         return None
     if _check_char(code[:-1]) != code[-1]:
@@ -76,9 +90,12 @@ def normalise(text: str) -> str | None:
     return _format(code)
 
 
-def normalise_keypad(digits: str) -> str | None:
-    """The canonical keypad reference, or ``None`` if the check digit fails."""
-    digits = "".join(ch for ch in digits if not ch.isspace())
-    if len(digits) != KEYPAD_LENGTH or not digits.isdigit() or int(digits[:-1]) >= _SPACE:
+def normalise_keypad(text: str) -> str | None:
+    """The canonical keypad reference (ten ASCII digits), or ``None`` if ``text`` is not
+    ten decimal digits of one reference with its check digit. Never raises."""
+    digits = _plain(text)
+    if len(digits) != KEYPAD_LENGTH or not (digits.isascii() and digits.isdigit()):
+        return None
+    if int(digits[:-1]) >= _SPACE:
         return None
     return digits if _check_digit(digits[:-1]) == digits[-1] else None

@@ -3,6 +3,7 @@ into ``table=True`` models (those skip validation)."""
 
 from __future__ import annotations
 
+import unicodedata
 import uuid
 from datetime import date, datetime, time
 from typing import Annotated
@@ -83,6 +84,14 @@ def _unique(values: list) -> list:
     return values
 
 
+def _text(value: str) -> str:
+    # A NUL is refused by PostgreSQL and a lone surrogate (valid in JSON's \ud800) by
+    # every UTF-8 encoder: caught here, they are a 422 naming the field, not a 500.
+    if any(unicodedata.category(ch) in ("Cc", "Cs") and ch not in "\t\n\r" for ch in value):
+        raise ValueError("holds a control character or a lone surrogate")
+    return value
+
+
 def _programme(value: str) -> str:
     return value.strip().lower()
 
@@ -90,7 +99,12 @@ def _programme(value: str) -> str:
 Phone = Annotated[str, AfterValidator(_phone)]
 Nationality = Annotated[str, Field(min_length=2, max_length=2), AfterValidator(_nationality)]
 TimeZone = Annotated[str, Field(max_length=64), AfterValidator(_timezone)]
-Name = Annotated[str, Field(min_length=1, max_length=100)]
+Text = Annotated[str, AfterValidator(_text)]
+"""Free text as people type it: any script, but no control characters."""
+Name = Annotated[Text, Field(min_length=1, max_length=100)]
+Caseworker = Annotated[Text, Field(min_length=1, max_length=128)]
+Reason = Annotated[Text, Field(min_length=3, max_length=500)]
+Rrule = Annotated[Text, Field(min_length=6, max_length=500)]
 Language = Annotated[str, Field(min_length=2, max_length=8, pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]+)?$")]
 Programme = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{1,63}$"), AfterValidator(_programme)]
 ReviewDate = Annotated[date, AfterValidator(_not_in_past)]
@@ -180,7 +194,7 @@ class ReportingIn(Strict):
     window_hours: int = Field(ge=1, le=72)
     grace_hours: int = Field(ge=0, le=168)
     # Declared last: its validator reads starts_on and window_opens.
-    rrule: str = Field(min_length=6, max_length=500)
+    rrule: Rrule
 
     @field_validator("rrule")
     @classmethod
@@ -206,7 +220,7 @@ class ReportingPatch(Patch):
     window_opens: time | None = None
     window_hours: int | None = Field(default=None, ge=1, le=72)
     grace_hours: int | None = Field(default=None, ge=0, le=168)
-    rrule: str | None = Field(default=None, min_length=6, max_length=500)
+    rrule: Rrule | None = None
 
 
 class CaseCreate(Strict):
@@ -216,7 +230,7 @@ class CaseCreate(Strict):
     reporting: ReportingIn
     review_due: ReviewDate
     # Defaults to the caller; only a supervisor may name someone else.
-    caseworker: str | None = Field(default=None, min_length=1, max_length=128)
+    caseworker: Caseworker | None = None
 
 
 class CasePatch(Patch):
@@ -225,12 +239,12 @@ class CasePatch(Patch):
     vulnerabilities: Vulnerabilities | None = None
     reporting: ReportingPatch | None = None
     review_due: ReviewDate | None = None
-    caseworker: str | None = Field(default=None, min_length=1, max_length=128)
+    caseworker: Caseworker | None = None
 
 
 class TransitionIn(Strict):
     to: CaseStatus
-    reason: str = Field(min_length=3, max_length=500)
+    reason: Reason
     outcome: Outcome | None = None
 
 

@@ -8,6 +8,7 @@ import uuid
 from datetime import date, datetime
 
 import sqlalchemy as sa
+from pydantic import TypeAdapter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from registry import reference as refs
@@ -27,6 +28,7 @@ from shared.changefeed import publish
 from shared.crypto import PhoneVault
 from shared.db import utcnow
 from shared.errors import Conflict, Forbidden, NotFound, PreconditionFailed, ValidationFailed
+from shared.params import UTCInstant
 
 # The lifecycle. A closed case is final; a resolved one can be reopened (an appeal).
 _S = CaseStatus
@@ -106,12 +108,18 @@ def _encode_cursor(case: Case) -> str:
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
+_INSTANT = TypeAdapter(UTCInstant)
+
+
 def _decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    """The position a cursor names. Anything but a cursor this list handed out (bad
+    base64 or UTF-8, a naive or out-of-range instant, no id) is a 422 naming
+    ``cursor``, never a comparison the database cannot make."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         created, _, case_id = raw.partition("|")
-        return datetime.fromisoformat(created), uuid.UUID(case_id)
-    except ValueError:
+        return _INSTANT.validate_python(datetime.fromisoformat(created)), uuid.UUID(case_id)
+    except ValueError:  # binascii.Error, UnicodeDecodeError, ValidationError among them
         raise ValidationFailed.field("cursor", "not a cursor this list handed out") from None
 
 
@@ -144,24 +152,36 @@ async def list_cases(
     return cases[:limit], next_cursor
 
 
-async def _claim_version(session: AsyncSession, case: Case, if_match: int | None) -> None:
-    """Optimistic concurrency: bump the version only if it is still the one the client
-    read. The conditional UPDATE makes two racing writers with the same ETag end with
-    one success and one 412, even when both passed the check in memory."""
-    expected = case.version if if_match is None else if_match
+_STALE = ("The case changed since you read it (If-Match names another version): "
+          "fetch it again, then retry.")
+
+
+def _check_version(case: Case, if_match: frozenset[int] | None) -> None:
+    if if_match is not None and case.version not in if_match:
+        raise PreconditionFailed(_STALE)
+
+
+async def _claim_version(session: AsyncSession, case: Case,
+                         if_match: frozenset[int] | None) -> None:
+    """Optimistic concurrency: bump the version only if it is still one the client
+    accepts (``None``: whatever it is now). The conditional UPDATE makes two racing
+    writers with the same ETag end with one success and one 412, even when both passed
+    the check in memory."""
+    _check_version(case, if_match)
+    expected = frozenset({case.version}) if if_match is None else if_match
     result = await session.execute(
-        sa.update(Case).where(Case.id == case.id, Case.version == expected)
+        sa.update(Case).where(Case.id == case.id, Case.version.in_(expected))
         .values(version=Case.version + 1, updated_at=utcnow())
         .execution_options(synchronize_session=False)
     )
     if result.rowcount != 1:
-        raise PreconditionFailed("The case changed since you read it: fetch it again, then retry.")
+        raise PreconditionFailed(_STALE)
     await session.refresh(case, ["version", "updated_at"])
 
 
 async def update_case(
     session: AsyncSession, *, case_id: uuid.UUID, patch: CasePatch, actor: Principal,
-    if_match: int | None, vault: PhoneVault, languages: tuple[str, ...],
+    if_match: frozenset[int] | None, vault: PhoneVault, languages: tuple[str, ...],
 ) -> Case:
     """Apply a partial update. The reporting requirement is merged, then validated whole.
     A patch that changes nothing keeps the version and publishes nothing."""
@@ -186,8 +206,7 @@ async def update_case(
     if patch.person is not None:
         _check_language(patch.person.preferred_language, languages)
     if not changes:
-        if if_match is not None and if_match != case.version:
-            raise PreconditionFailed("The case changed since you read it.")
+        _check_version(case, if_match)
         return case
 
     await _claim_version(session, case, if_match)
@@ -213,7 +232,7 @@ async def update_case(
 async def transition_case(
     session: AsyncSession, *, case_id: uuid.UUID, to: CaseStatus, reason: str,
     outcome: Outcome | None,
-    actor: Principal, if_match: int | None,
+    actor: Principal, if_match: frozenset[int] | None,
 ) -> Case:
     """Move a case along its lifecycle; an illegal move is a 409 and changes nothing."""
     case = await get_case(session, case_id=case_id, for_update=True)

@@ -24,7 +24,9 @@ REPORTING_KEYS = {"channels", "rrule", "window_opens", "window_hours", "grace_ho
 
 
 async def published(registry) -> dict[str, dict]:
-    """Drive the registry through one of each write; the last payload of each type."""
+    """Drive the registry through one of each write; the last payload of each type.
+    ``registry`` must commit (``fresh_registry``): on PostgreSQL the feed shows only
+    committed transactions."""
     case = await case_in(registry, CaseStatus.active)
     url = f"/v1/cases/{case['id']}"
     patched = await registry.patch(url, json={"reporting": {"grace_hours": 48}},
@@ -48,9 +50,9 @@ def test_every_event_type_has_a_model_with_schema_version_1():
 
 @pytest.mark.parametrize("event_type", EventType)
 async def test_each_payload_is_its_model_and_keeps_every_key_consumers_read(
-    registry, event_type
+    fresh_registry, event_type
 ):
-    payload = (await published(registry))[event_type]
+    payload = (await published(fresh_registry))[event_type]
     event = EVENTS[event_type].model_validate(payload)
     assert event.model_dump(mode="json") == payload
     assert set(payload) == KEYS
@@ -66,8 +68,8 @@ async def test_each_payload_is_its_model_and_keeps_every_key_consumers_read(
     assert "+44" not in str(payload)
 
 
-async def test_payloads_follow_the_case(registry):
-    events = await published(registry)
+async def test_payloads_follow_the_case(fresh_registry):
+    events = await published(fresh_registry)
     created, updated, changed = (events[t] for t in EventType)
     assert (created["version"], created["status"], created["outcome"]) == (1, "active", None)
     assert (updated["version"], updated["reporting"]["grace_hours"]) == (2, 48)

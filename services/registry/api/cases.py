@@ -14,15 +14,19 @@ from registry.schemas import (
     CaseList,
     CasePatch,
     CaseRead,
+    Caseworker,
     StatusChangeRead,
+    Text,
     TransitionIn,
 )
 from shared.db import SessionDep
+from shared.errors import problem_responses
 
 router = APIRouter(prefix="/v1/cases", tags=["cases"])
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=CaseRead)
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=CaseRead,
+             responses=problem_responses(401, 403, 413, 422))
 async def create_case(
     body: CaseCreate, session: SessionDep, actor: CaseWriter, vault: VaultDep,
     languages: LanguagesDep, response: Response,
@@ -34,13 +38,14 @@ async def create_case(
     return service.case_read(case, vault)
 
 
-@router.get("", response_model=CaseList)
+@router.get("", response_model=CaseList, responses=problem_responses(401, 403, 422))
 async def list_cases(
     session: SessionDep, _: CaseReader, vault: VaultDep,
     status: CaseStatus | None = None,
-    caseworker: Annotated[str | None, Query(max_length=128)] = None,
+    caseworker: Caseworker | None = None,
     review_due_before: date | None = None,
-    reference: Annotated[str | None, Query(max_length=16, description="letters or keypad form")] = None,
+    reference: Annotated[Text | None, Query(max_length=16,
+                                            description="letters or keypad form")] = None,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> CaseList:
@@ -51,7 +56,8 @@ async def list_cases(
     return CaseList(items=[service.case_read(c, vault) for c in cases], next_cursor=next_cursor)
 
 
-@router.get("/{case_id}", response_model=CaseRead)
+@router.get("/{case_id}", response_model=CaseRead,
+            responses=problem_responses(401, 403, 404, 422))
 async def get_case(
     case_id: uuid.UUID, session: SessionDep, _: CaseReader, vault: VaultDep, response: Response
 ) -> CaseRead:
@@ -60,7 +66,8 @@ async def get_case(
     return service.case_read(case, vault)
 
 
-@router.patch("/{case_id}", response_model=CaseRead)
+@router.patch("/{case_id}", response_model=CaseRead,
+              responses=problem_responses(401, 403, 404, 409, 412, 413, 422))
 async def update_case(
     case_id: uuid.UUID, body: CasePatch, session: SessionDep, actor: CaseWriter,
     vault: VaultDep, languages: LanguagesDep, if_match: IfMatch, response: Response,
@@ -71,7 +78,8 @@ async def update_case(
     return service.case_read(case, vault)
 
 
-@router.post("/{case_id}/transitions", response_model=CaseRead)
+@router.post("/{case_id}/transitions", response_model=CaseRead,
+             responses=problem_responses(401, 403, 404, 409, 412, 413, 422))
 async def transition_case(
     case_id: uuid.UUID, body: TransitionIn, session: SessionDep, actor: CaseWriter,
     vault: VaultDep, if_match: IfMatch, response: Response,
@@ -84,6 +92,7 @@ async def transition_case(
     return service.case_read(case, vault)
 
 
-@router.get("/{case_id}/history", response_model=list[StatusChangeRead])
+@router.get("/{case_id}/history", response_model=list[StatusChangeRead],
+            responses=problem_responses(401, 403, 404, 422))
 async def case_history(case_id: uuid.UUID, session: SessionDep, _: CaseReader) -> list:
     return await service.case_history(session, case_id=case_id)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
@@ -23,19 +24,54 @@ async def _languages(request: Request) -> tuple[str, ...]:
     return request.app.state.settings.language_list
 
 
-async def _if_match(if_match: Annotated[str | None, Header()] = None) -> int | None:
-    """The version from an ``If-Match`` ETag; ``*`` or no header means any version."""
-    if if_match is None or if_match.strip() == "*":
+# RFC 9110 §8.8.3: entity-tag = [ "W/" ] DQUOTE *etagc DQUOTE, with etagc any visible
+# ASCII but DQUOTE, or obs-text (bytes 0x80-0xFF, which Starlette hands over as latin-1).
+_ENTITY_TAG = re.compile(r'\s*(W/)?"([\x21\x23-\x7e\x80-\xff]*)"\s*')
+# The tags this service hands out: the version in ASCII digits, below 2^63 (BIGINT).
+_OUR_TAG = re.compile(r"[0-9]{1,19}")
+_MAX_TAGS = 32
+
+
+def _parse_if_match(header: str) -> frozenset[int] | None:
+    """The versions an ``If-Match`` header accepts; ``None`` means any (``*``).
+
+    RFC 9110 §13.1.1 compares strongly: a weak tag (``W/"3"``) never matches, and an
+    opaque tag matches only character for character. So a well-formed tag this service
+    could not have handed out (``"²"``, Arabic-Indic ``"١"``, ``"99999999999999999999"``,
+    any weak tag) names no version: the set is empty and the write answers **412**
+    (the precondition is false), exactly as for a stale version. A header that is not a
+    list of entity tags at all (``3`` without quotes, ``"3`` unterminated, ``*`` in a
+    list, more than 32 tags) is a **422** naming ``If-Match``: the client sent
+    something else than it meant, and saying so beats a 412 that hides the typo."""
+    if header.strip() == "*":
         return None
-    tag = if_match.strip().removeprefix("W/").strip('"')
-    if not tag.isdigit():
-        raise ValidationFailed.field("If-Match", "an ETag this service handed out")
-    return int(tag)
+    versions: set[int] = set()
+    tags = header.split(",")
+    if len(tags) > _MAX_TAGS:
+        raise ValidationFailed.field("If-Match", f"at most {_MAX_TAGS} entity tags")
+    for tag in tags:
+        parsed = _ENTITY_TAG.fullmatch(tag)
+        if parsed is None:
+            raise ValidationFailed.field(
+                "If-Match", 'a list of entity tags in quotes, as ETag gave them: "3"')
+        weak, opaque = parsed.groups()
+        if not weak and _OUR_TAG.fullmatch(opaque) and int(opaque) < 2**63:
+            versions.add(int(opaque))
+    return frozenset(versions)
+
+
+async def _if_match(if_match: Annotated[str | None, Header(description=(
+        'The ETag of the version you read ("3"); 412 if the case has moved on. Without '
+        "it, or with *, the write applies to whatever is current."))] = None,
+) -> frozenset[int] | None:
+    """The versions an ``If-Match`` ETag list accepts; no header or ``*``: any version
+    (``None``). See ``_parse_if_match`` for which answers are 412 and which 422."""
+    return None if if_match is None else _parse_if_match(if_match)
 
 
 VaultDep = Annotated[PhoneVault, Depends(_vault)]
 LanguagesDep = Annotated[tuple[str, ...], Depends(_languages)]
-IfMatch = Annotated[int | None, Depends(_if_match)]
+IfMatch = Annotated[frozenset[int] | None, Depends(_if_match)]
 
 
 def etag(version: int) -> str:
