@@ -92,6 +92,14 @@ def _text(value: str) -> str:
     return value
 
 
+def _plausible_start(value: date) -> date:
+    # Every consumer walks the rule from its start (dateutil cannot jump ahead), so a
+    # start centuries away makes each schedule lookup iterate for seconds.
+    if not date(2000, 1, 1) <= value <= date(2099, 12, 31):
+        raise ValueError("must be between 2000-01-01 and 2099-12-31")
+    return value
+
+
 def _programme(value: str) -> str:
     return value.strip().lower()
 
@@ -109,6 +117,7 @@ Language = Annotated[str, Field(min_length=2, max_length=8, pattern=r"^[a-z]{2,3
 Programme = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{1,63}$"), AfterValidator(_programme)]
 ReviewDate = Annotated[date, AfterValidator(_not_in_past)]
 BirthDate = Annotated[PastDate, AfterValidator(_plausible_birth)]
+StartDate = Annotated[date, AfterValidator(_plausible_start)]
 Channels = Annotated[list[Channel], Field(min_length=1), AfterValidator(_unique)]
 Vulnerabilities = Annotated[list[Vulnerability], AfterValidator(_unique)]
 
@@ -189,7 +198,7 @@ class PersonPatch(Patch):
 class ReportingIn(Strict):
     channels: Channels
     timezone: TimeZone
-    starts_on: date
+    starts_on: StartDate
     window_opens: time
     window_hours: int = Field(ge=1, le=72)
     grace_hours: int = Field(ge=0, le=168)
@@ -216,7 +225,7 @@ class ReportingPatch(Patch):
 
     channels: Channels | None = None
     timezone: TimeZone | None = None
-    starts_on: date | None = None
+    starts_on: StartDate | None = None
     window_opens: time | None = None
     window_hours: int | None = Field(default=None, ge=1, le=72)
     grace_hours: int | None = Field(default=None, ge=0, le=168)

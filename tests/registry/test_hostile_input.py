@@ -207,6 +207,8 @@ async def test_a_review_due_before_far_ahead_lists_every_case(registry):
     ({"reporting__rrule": "FREQ=WEEKLY;BYDAY=MO\x00"}, "reporting.rrule"),
     ({"reporting__window_hours": 2**64}, "reporting.window_hours"),
     ({"reporting__starts_on": "٢٠٢٦-١٢-٠٧"}, "reporting.starts_on"),
+    ({"reporting__starts_on": "0001-01-01"}, "reporting.starts_on"),
+    ({"reporting__starts_on": "9999-12-27"}, "reporting.starts_on"),
     ({"reporting__timezone": "Europe/London\x00"}, "reporting.timezone"),
     ({"person__nationality": "\x00\x00"}, "person.nationality"),
     ({"person__preferred_language": "ar\n"}, "person.preferred_language"),
