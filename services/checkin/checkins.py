@@ -13,10 +13,9 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from checkin.cases import get_case
 from checkin.enums import ATTENDED, OUTSTANDING, Channel, IdentityCheck, Timing
-from checkin.events import iso, outcome_event
-from checkin.models import CaseCopy, ChangeEvent, Checkin, ExpectedCheckin
+from checkin.events import CheckinRecorded, ExpectedCheckinOutcome, publish_events
+from checkin.models import CaseCopy, Checkin, ExpectedCheckin
 from checkin.schedule import next_expected
-from shared.changefeed import publish_many
 from shared.db import UTCDateTime
 
 # Built once: statements on the check-in path cost more to build than to run.
@@ -84,17 +83,14 @@ async def record_checkin(
                       identity_confirmed_by=identity_confirmed_by, recorded_by=recorded_by)
     # Core statements rather than a unit-of-work flush: this is the busiest write path.
     await session.execute(_INSERT_CHECKIN, checkin.model_dump())
-    changes = [("checkin.recorded", checkin.id, {
-        "id": str(checkin.id), "case_id": str(case.case_id), "channel": channel,
-        "received_at": iso(now), "timing": timing,
-        "expected_checkin_id": str(expected.id) if expected else None})]
+    events: list[CheckinRecorded | ExpectedCheckinOutcome] = [CheckinRecorded.of(checkin)]
     if expected is not None:
         settled = {"status": timing, "checkin_id": checkin.id, "decided_at": now}
         await session.execute(_SETTLE, {**settled, "expected_id": expected.id})
         for name, value in settled.items():  # the loaded row, as now stored
             set_committed_value(expected, name, value)
-        changes.append(("expected_checkin.outcome", expected.id, outcome_event(expected)))
-    await publish_many(session, ChangeEvent, changes)
+        events.append(ExpectedCheckinOutcome.of(expected))
+    await publish_events(session, *events)
     return Recorded(checkin=checkin, expected=expected, already=already, next=upcoming)
 
 

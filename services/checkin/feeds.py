@@ -1,21 +1,85 @@
-"""Applying the feeds checkin follows: the registry's cases and the notifications
-service's reminder deliveries."""
+"""The feeds checkin follows: the registry's cases and the notifications service's
+reminder deliveries. Each payload is parsed into checkin's own read model first
+(``parse_registry_change``, ``parse_notifications_change``), never indexed raw; the
+read models take only the keys checkin uses and ignore the rest, so a publisher may
+add keys freely. An event type checkin does not know raises ``UnknownEvent`` (skipped
+and counted by the feed); a known one whose payload does not parse, or whose
+``schema_version`` is not one checkin knows, is an error that stops the feed there."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import date, time, timedelta
+from typing import Literal
 
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from checkin.cases import get_case
+from checkin.enums import REMINDER_RANK, CaseStatus, Channel, FollowUpKind, ReminderDelivery
 from checkin.follow_ups import open_once
 from checkin.models import CaseCopy, ExpectedCheckin
 from checkin.schedule import plan_schedule
-from shared.changefeed import Change
+from shared.changefeed import Change, UnknownEvent
 from shared.db import utcnow
 
-CASE_EVENTS = frozenset({"case.created", "case.updated", "case.status_changed"})
+
+class _ReadModel(BaseModel):
+    """Lengths are those the case copy's columns hold: a longer value is a payload
+    error here, not a database error later."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class _Versioned(_ReadModel):
+    # Events stored before versions were written are version 1.
+    schema_version: Literal[1] = 1
+
+
+# --- the registry's feed ---------------------------------------------------------------
+
+REGISTRY_EVENTS = frozenset({"case.created", "case.updated", "case.status_changed"})
+
+
+class PersonCopy(_ReadModel):
+    phone_hash: str = Field(max_length=64)
+    preferred_language: str = Field(max_length=8)
+    sex: str = Field(max_length=16)
+    nationality: str = Field(max_length=2)
+    date_of_birth: date
+
+
+class ReportingCopy(_ReadModel):
+    channels: list[Channel]
+    rrule: str = Field(max_length=500)
+    window_opens: time
+    window_hours: int
+    grace_hours: int
+    timezone: str = Field(max_length=64)
+    starts_on: date
+
+
+class CaseChange(_Versioned):
+    """Every ``case.*`` event carries the whole case as it now is."""
+
+    id: uuid.UUID
+    version: int
+    reference: str = Field(max_length=8)
+    keypad_reference: str = Field(max_length=10)
+    status: CaseStatus
+    caseworker: str = Field(max_length=128)
+    programme: str = Field(max_length=64)
+    vulnerabilities: list[str]
+    person: PersonCopy
+    reporting: ReportingCopy
+
+
+def parse_registry_change(change: Change) -> CaseChange:
+    """The registry's event as checkin reads it; ``UnknownEvent`` for a type it does not
+    know, a ``pydantic.ValidationError`` for a payload it cannot read."""
+    if change.type not in REGISTRY_EVENTS:
+        raise UnknownEvent(change.type)
+    return CaseChange.model_validate(change.data)
 
 
 async def apply_registry_change(session: AsyncSession, change: Change, *,
@@ -23,30 +87,25 @@ async def apply_registry_change(session: AsyncSession, change: Change, *,
     """Keep the case copy current and re-plan its schedule. Events carry the whole case,
     so applying one is an upsert; one older than the copy (a replay, or out of order)
     changes nothing."""
-    if change.type not in CASE_EVENTS:
+    case = parse_registry_change(change)
+    copy = await get_case(session, case_id=case.id, for_update=True, missing_ok=True)
+    if copy is not None and copy.version >= case.version:
         return
-    data = change.data
-    case_id = uuid.UUID(data["id"])
-    copy = await get_case(session, case_id=case_id, for_update=True, missing_ok=True)
-    if copy is not None and copy.version >= data["version"]:
-        return
-    person, reporting = data["person"], data["reporting"]
+    person, reporting = case.person, case.reporting
     values = {
-        "version": data["version"], "reference": data["reference"],
-        "keypad_reference": data["keypad_reference"], "status": data["status"],
-        "phone_hash": person["phone_hash"], "language": person["preferred_language"],
-        "caseworker": data["caseworker"], "programme": data["programme"],
-        "sex": person["sex"], "nationality": person["nationality"],
-        "date_of_birth": date.fromisoformat(person["date_of_birth"]),
-        "vulnerabilities": list(data["vulnerabilities"]),
-        "channels": list(reporting["channels"]), "rrule": reporting["rrule"],
-        "window_opens": time.fromisoformat(reporting["window_opens"]),
-        "window_hours": reporting["window_hours"], "grace_hours": reporting["grace_hours"],
-        "timezone": reporting["timezone"],
-        "starts_on": date.fromisoformat(reporting["starts_on"]), "updated_at": utcnow(),
+        "version": case.version, "reference": case.reference,
+        "keypad_reference": case.keypad_reference, "status": case.status,
+        "phone_hash": person.phone_hash, "language": person.preferred_language,
+        "caseworker": case.caseworker, "programme": case.programme, "sex": person.sex,
+        "nationality": person.nationality, "date_of_birth": person.date_of_birth,
+        "vulnerabilities": list(case.vulnerabilities),
+        "channels": [str(channel) for channel in reporting.channels], "rrule": reporting.rrule,
+        "window_opens": reporting.window_opens, "window_hours": reporting.window_hours,
+        "grace_hours": reporting.grace_hours, "timezone": reporting.timezone,
+        "starts_on": reporting.starts_on, "updated_at": utcnow(),
     }
     if copy is None:
-        copy = CaseCopy(case_id=case_id, **values)
+        copy = CaseCopy(case_id=case.id, **values)
         session.add(copy)
     else:
         for field, value in values.items():
@@ -55,29 +114,55 @@ async def apply_registry_change(session: AsyncSession, change: Change, *,
     await plan_schedule(session, case=copy, now=utcnow(), horizon=timedelta(days=horizon_days))
 
 
-# A reminder that reached the person outranks one that did not: a follow-up only says
-# "not delivered" when none of the check-in's reminders got through.
-_REMINDER_RANK = {"failed": 1, "undelivered": 1, "sent": 2, "delivered": 3}
+# --- the notifications feed ------------------------------------------------------------
+
+
+class ReminderStatus(_Versioned):
+    """``reminder.status``: how far a reminder for an expected check-in got."""
+
+    expected_checkin_id: uuid.UUID | None = None
+    status: ReminderDelivery
+
+
+class ReminderUndeliverable(_Versioned):
+    """``reminder.undeliverable``: the provider refused the person's number."""
+
+    case_id: uuid.UUID
+    channel: Channel = Channel.sms
+    reason: str | None = None
+
+
+NotificationsChange = ReminderStatus | ReminderUndeliverable
+NOTIFICATIONS_EVENTS: dict[str, type[NotificationsChange]] = {
+    "reminder.status": ReminderStatus, "reminder.undeliverable": ReminderUndeliverable}
+
+
+def parse_notifications_change(change: Change) -> NotificationsChange:
+    """The notifications event as checkin reads it; ``UnknownEvent`` for a type it does
+    not know, a ``pydantic.ValidationError`` for a payload it cannot read."""
+    model = NOTIFICATIONS_EVENTS.get(change.type)
+    if model is None:
+        raise UnknownEvent(change.type)
+    return model.model_validate(change.data)
 
 
 async def apply_notifications_change(session: AsyncSession, change: Change) -> None:
     """From the notifications feed: each reminder's delivery, noted on its expected
     check-in, and numbers that cannot be reached, which open a follow-up."""
-    data = change.data
-    if change.type == "reminder.status" and data.get("expected_checkin_id"):
-        expected = await session.get(ExpectedCheckin, uuid.UUID(data["expected_checkin_id"]))
-        status = str(data["status"])[:16]
-        if expected is not None and _REMINDER_RANK.get(status, 0) >= _REMINDER_RANK.get(
-                expected.reminder_status or "", 0):
-            expected.reminder_status = status
-    elif change.type == "reminder.undeliverable":
-        case = await get_case(session, case_id=uuid.UUID(data["case_id"]), missing_ok=True)
-        if case is None:
+    event = parse_notifications_change(change)
+    if isinstance(event, ReminderStatus):
+        if event.expected_checkin_id is None:
             return
-        why = ("the number opted out of messages at the carrier"
-               if data.get("reason") == "opted_out" else "the number cannot receive them")
-        await open_once(session, case=case, kind="contact_unreachable", detail=(
-            f"Reminders by {data.get('channel', 'sms')} cannot reach the person: {why}. "
-            "Check the number with them or agree another way to remind them."))
-
-
+        expected = await session.get(ExpectedCheckin, event.expected_checkin_id)
+        if expected is not None and REMINDER_RANK[event.status] >= REMINDER_RANK.get(
+                expected.reminder_status, 0):  # type: ignore[call-overload]
+            expected.reminder_status = event.status
+        return
+    case = await get_case(session, case_id=event.case_id, missing_ok=True)
+    if case is None:
+        return
+    why = ("the number opted out of messages at the carrier"
+           if event.reason == "opted_out" else "the number cannot receive them")
+    await open_once(session, case=case, kind=FollowUpKind.contact_unreachable, detail=(
+        f"Reminders by {event.channel} cannot reach the person: {why}. "
+        "Check the number with them or agree another way to remind them."))

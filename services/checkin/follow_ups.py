@@ -10,7 +10,14 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from checkin.enums import FollowUpKind, FollowUpStatus
-from checkin.events import follow_up_event, publish_event
+from checkin.events import (
+    ContactOptedIn,
+    ContactOptedOut,
+    FollowUpAcknowledged,
+    FollowUpClosed,
+    FollowUpOpened,
+    publish_events,
+)
 from checkin.models import CaseCopy, ExpectedCheckin, FollowUp
 from shared.db import utcnow
 from shared.errors import Conflict, NotFound
@@ -22,7 +29,7 @@ async def open_follow_up(session: AsyncSession, *, case: CaseCopy, kind: FollowU
                          expected_checkin_id=expected_checkin_id,
                          vulnerabilities=list(case.vulnerabilities), detail=detail)
     session.add(follow_up)
-    await publish_event(session, "follow_up.opened", follow_up.id, follow_up_event(follow_up))
+    await publish_events(session, FollowUpOpened.of(follow_up))
     return follow_up
 
 
@@ -57,7 +64,7 @@ async def acknowledge_follow_up(session: AsyncSession, *, follow_up_id: uuid.UUI
     if follow_up.status == FollowUpStatus.open:
         follow_up.status, follow_up.acknowledged_by = FollowUpStatus.acknowledged, actor
         follow_up.acknowledged_at = utcnow()
-        await publish_event(session, "follow_up.acknowledged", follow_up.id, follow_up_event(follow_up))
+        await publish_events(session, FollowUpAcknowledged.of(follow_up))
     await session.flush()
     return follow_up
 
@@ -65,7 +72,7 @@ async def acknowledge_follow_up(session: AsyncSession, *, follow_up_id: uuid.UUI
 async def _close(session: AsyncSession, follow_up: FollowUp, *, actor: str, note: str) -> None:
     follow_up.status, follow_up.closed_by, follow_up.closed_at = FollowUpStatus.closed, actor, utcnow()
     follow_up.note = note
-    await publish_event(session, "follow_up.closed", follow_up.id, follow_up_event(follow_up))
+    await publish_events(session, FollowUpClosed.of(follow_up))
 
 
 async def close_follow_up(session: AsyncSession, *, follow_up_id: uuid.UUID, actor: str,
@@ -91,9 +98,8 @@ async def record_opt_out(session: AsyncSession, *, phone_hash: str, cases: Seque
     """STOP or START, for the notifications service to honour (keyed by the number's
     hash). After STOP the caseworker gets a follow-up to agree another way to remind
     the person: opting out of texts is never non-compliance."""
-    await publish_event(session, "contact.opted_out" if opted_out else "contact.opted_in",
-                   cases[0].case_id if cases else uuid.UUID(int=0),
-                   {"phone_hash": phone_hash, "case_ids": [str(c.case_id) for c in cases]})
+    event = ContactOptedOut if opted_out else ContactOptedIn
+    await publish_events(session, event(phone_hash=phone_hash, case_ids=[c.case_id for c in cases]))
     if opted_out:
         for case in cases:
             await open_once(session, case=case, kind=FollowUpKind.opted_out, detail=(

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from checkin.enums import ATTENDED, NOT_DELIVERED, FollowUpKind, OutageChannel, Outcome
-from checkin.events import iso, publish_event, publish_outcome
+from checkin.events import ExpectedCheckinOutcome, OutageDeclared, publish_events
 from checkin.follow_ups import close_follow_ups_of, open_follow_up
 from checkin.models import CaseCopy, ExpectedCheckin, Outage
 from shared.db import utcnow
@@ -29,7 +29,7 @@ async def excuse(session: AsyncSession, *, expected_id: uuid.UUID, reason: str,
     was_missed = expected.status == Outcome.missed
     expected.status, expected.excusal_reason, expected.excused_by = Outcome.excused, reason, actor
     expected.decided_at = utcnow()
-    await publish_outcome(session, expected)
+    await publish_events(session, ExpectedCheckinOutcome.of(expected))
     if was_missed:  # the caseworker has dealt with it: its follow-up is done too
         await close_follow_ups_of(session, expected, actor=actor, note=f"Excused: {reason}")
     await session.flush()
@@ -79,7 +79,7 @@ async def decide_missed(session: AsyncSession, *, now: datetime, limit: int = 50
                 detail += f" The reminder was not delivered ({expected.reminder_status})."
             await open_follow_up(session, case=case, kind=FollowUpKind.missed_checkin,
                                  expected_checkin_id=expected.id, detail=detail)
-        await publish_outcome(session, expected)
+        await publish_events(session, ExpectedCheckinOutcome.of(expected))
     await session.flush()
     return len(rows)
 
@@ -93,9 +93,7 @@ async def declare_outage(session: AsyncSession, *, channel: OutageChannel, start
                     declared_by=actor)
     session.add(outage)
     await session.flush()
-    await publish_event(session, "outage.declared", outage.id, {
-        "id": str(outage.id), "channel": channel, "starts_at": iso(starts_at),
-        "ends_at": iso(ends_at), "reason": reason})
+    await publish_events(session, OutageDeclared.of(outage))
     missed = (await session.execute(
         sa.select(ExpectedCheckin, CaseCopy)
         .join(CaseCopy, CaseCopy.case_id == ExpectedCheckin.case_id)
@@ -107,7 +105,7 @@ async def declare_outage(session: AsyncSession, *, channel: OutageChannel, start
         if _covering([outage], expected, case.channels) is None:
             continue
         _excuse_for_outage(expected, outage, now)
-        await publish_outcome(session, expected)
+        await publish_events(session, ExpectedCheckinOutcome.of(expected))
         await close_follow_ups_of(session, expected, actor="system",
                                    note=expected.excusal_reason or "")
         excused += 1

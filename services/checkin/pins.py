@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from checkin.cases import get_case
 from checkin.enums import CaseStatus, Channel, FollowUpKind
-from checkin.events import publish_event
+from checkin.events import PinIssued, publish_events
 from checkin.follow_ups import open_follow_up
 from checkin.models import CaseCopy, Pin, PinFailure
 from shared.db import utcnow
@@ -53,7 +53,7 @@ async def issue_pin(session: AsyncSession, *, case_id: uuid.UUID, actor: str, ke
     row.last_failure_at = None
     row.hash = hash_pin(key=key, salt=salt, case_id=case_id, pin=pin)
     await session.execute(sa.delete(PinFailure).where(PinFailure.case_id == case_id))
-    await publish_event(session, "pin.issued", case_id, {"case_id": str(case_id)})
+    await publish_events(session, PinIssued(case_id=case_id))
     await session.flush()
     return pin
 

@@ -23,7 +23,7 @@ from dateutil.rrule import rrulestr
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from checkin.enums import OUTSTANDING, CaseStatus, Outcome
-from checkin.events import expected_event, publish_event
+from checkin.events import ExpectedCheckinCancelled, ExpectedCheckinPlanned, publish_events
 from checkin.models import CaseCopy, ExpectedCheckin
 
 
@@ -88,8 +88,8 @@ async def _cancel_pending(session: AsyncSession, *, case_id: uuid.UUID,
     )).scalars().all()
     for row in rows:
         await session.delete(row)
-        await publish_event(session, "expected_checkin.cancelled", row.id,
-                       {"id": str(row.id), "case_id": str(case_id)})
+    await publish_events(session, *(ExpectedCheckinCancelled(id=row.id, case_id=case_id)
+                                    for row in rows))
     await session.flush()
 
 
@@ -115,18 +115,15 @@ async def plan_schedule(session: AsyncSession, *, case: CaseCopy, now: datetime,
             ExpectedCheckin.case_id == case.case_id, ExpectedCheckin.opens_at > now)
     )).scalars())
     until = now + horizon
-    added = 0
-    for window in windows(rule, after=now, until=until):
-        if window.opens_at in existing:
-            continue
-        row = ExpectedCheckin(case_id=case.case_id, opens_at=window.opens_at,
-                              closes_at=window.closes_at, grace_ends_at=window.grace_ends_at)
-        session.add(row)
-        await publish_event(session, "expected_checkin.planned", row.id, expected_event(row))
-        added += 1
+    planned = [ExpectedCheckin(case_id=case.case_id, opens_at=window.opens_at,
+                               closes_at=window.closes_at, grace_ends_at=window.grace_ends_at)
+               for window in windows(rule, after=now, until=until)
+               if window.opens_at not in existing]
+    session.add_all(planned)
+    await publish_events(session, *(ExpectedCheckinPlanned.of(row) for row in planned))
     case.planned_rule, case.planned_until = signature, until
     await session.flush()
-    return added
+    return len(planned)
 
 
 async def extend_horizons(session: AsyncSession, *, now: datetime, horizon: timedelta,

@@ -34,11 +34,14 @@ BEFORE_START = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 def case_change(*, case_id: uuid.UUID | None = None, version: int = 1, status: str = "active",
                 phone: str = PHONE, language: str = "ar", caseworker: str = "alice",
                 vulnerabilities: list[str] | None = None, **reporting: Any) -> Change:
-    """A ``case.*`` event shaped like the registry's (see ``registry.service.feed_snapshot``)."""
+    """A ``case.*`` event shaped like the registry's (``registry.events.CaseEvent``, which
+    checkin cannot import). It goes through checkin's own read model before it is
+    returned, so a key checkin starts to need and this payload lacks fails here."""
     case_id = case_id or uuid.uuid4()
     number = f"{case_id.int % 10**9:09d}"
     data = {
-        "id": str(case_id), "reference": _reference(case_id), "keypad_reference": number + "0",
+        "schema_version": 1, "id": str(case_id), "reference": _reference(case_id),
+        "keypad_reference": number + "0",
         "version": version, "status": status, "outcome": None,
         "programme": "community_case_management",
         "vulnerabilities": ["survivor_of_trafficking"] if vulnerabilities is None
@@ -51,8 +54,10 @@ def case_change(*, case_id: uuid.UUID | None = None, version: int = 1, status: s
                       "window_opens": "09:00", "window_hours": 10, "grace_hours": 24,
                       "timezone": "Europe/London", "starts_on": "2026-12-07", **reporting},
     }
-    return Change(cursor="0-0", type="case.created" if version == 1 else "case.updated",
-                  subject_id=str(case_id), occurred_at=datetime.now(UTC), data=data)
+    change = Change(cursor="0-0", type="case.created" if version == 1 else "case.updated",
+                    subject_id=str(case_id), occurred_at=datetime.now(UTC), data=data)
+    feeds.parse_registry_change(change)
+    return change
 
 
 def _reference(case_id: uuid.UUID) -> str:
