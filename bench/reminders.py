@@ -7,7 +7,7 @@ the Twilio-compatible server of the tests (``tests/support/twilio_server.py``).
 
 1. Seeds ``--count`` people, each with one expected check-in whose window opens a few
    seconds from now, and plans their "window open" reminders with
-   ``notifications.service.plan_reminders`` in chunks of ``--plan-chunk`` case ids,
+   ``notifications.planner.plan_reminders`` in chunks of ``--plan-chunk`` case ids,
    streamed from the database by keyset pagination (never the whole cohort at once).
 2. When they are due, runs ``--dispatchers`` dispatcher processes with no rate limit:
    reminders per second as the provider saw them (first to last message created) and
@@ -48,7 +48,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "services")]
 
 from notifications.config import ReminderPolicy  # noqa: E402
 from notifications.models import Contact  # noqa: E402
-from notifications.service import plan_reminders  # noqa: E402
+from notifications.planner import plan_reminders  # noqa: E402
 
 from shared.config import DEV_PHONE_HASH_KEY, DEV_PHONE_KEY  # noqa: E402
 from shared.crypto import PhoneVault  # noqa: E402

@@ -16,10 +16,11 @@ from twilio.request_validator import RequestValidator
 
 from notifications.api import cases, twilio
 from notifications.config import NotificationsSettings
+from notifications.copies import apply_checkin_change, apply_registry_change
 from notifications.dispatch import Dispatcher, DispatchPolicy, Stats
 from notifications.models import ChangeEvent, FeedCursor
+from notifications.planner import Planner
 from notifications.providers import LogProvider, Provider, TwilioProvider
-from notifications.service import apply_checkin_change, apply_registry_change
 from notifications.templates import all_templates
 from shared.changefeed import FeedConsumer, changes_router
 from shared.crypto import PhoneVault
@@ -66,8 +67,7 @@ def make_dispatcher(settings: NotificationsSettings, *,
                     vault: PhoneVault) -> Dispatcher:
     return Dispatcher(
         sessionmaker=sessionmaker, provider=provider, vault=vault,
-        status_callback=settings.status_callback_url, checkin_number=settings.checkin_number,
-        policy_for=settings.policy_for,
+        status_callback=settings.status_callback_url, planner=planner(settings),
         policy=DispatchPolicy(
             rate=settings.send_rate, batch=settings.dispatch_batch,
             concurrency=settings.dispatch_concurrency,
@@ -104,10 +104,13 @@ async def run_dispatcher(settings: NotificationsSettings, *, until_idle: bool = 
         await engine.dispose()
 
 
+def planner(settings: NotificationsSettings) -> Planner:
+    return Planner(policy_for=settings.policy_for, checkin_number=settings.checkin_number)
+
+
 def feeds(app: FastAPI) -> list[FeedConsumer]:
     """The registry's and checkin's feed consumers, over the app's current database."""
-    settings: NotificationsSettings = app.state.settings
-    common = {"policy_for": settings.policy_for, "checkin_number": settings.checkin_number}
+    common = {"planner": planner(app.state.settings)}
     return [
         FeedConsumer(feed="registry", client=app.state.registry_client,
                      sessionmaker=app.state.sessionmaker, cursor_table=FeedCursor,

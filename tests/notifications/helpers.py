@@ -10,8 +10,8 @@ from typing import Any
 
 import httpx
 import sqlalchemy as sa
-from notifications import service
-from notifications.app import dispatcher
+from notifications.app import dispatcher, planner
+from notifications.copies import apply_checkin_change, apply_registry_change
 from notifications.models import ChangeEvent, Reminder
 
 from shared.changefeed import Change
@@ -23,20 +23,19 @@ __all__ = ["CASEWORKER", "FIRST_OPENS", "PHONE", "case_change"]
 
 
 def _common(app) -> dict[str, Any]:
-    settings = app.state.settings
-    return {"policy_for": settings.policy_for, "checkin_number": settings.checkin_number}
+    return {"planner": planner(app.state.settings)}
 
 
 async def from_registry(app, change: Change) -> None:
     async with app.state.sessionmaker() as session, session.begin():
-        await service.apply_registry_change(session, change, **_common(app))
+        await apply_registry_change(session, change, **_common(app))
 
 
 async def from_checkin(app, type: str, data: dict[str, Any]) -> None:
     change = Change(cursor="0-0", type=type, subject_id=str(data.get("id", "")),
                     occurred_at=datetime.now(UTC), data=data)
     async with app.state.sessionmaker() as session, session.begin():
-        await service.apply_checkin_change(session, change, **_common(app))
+        await apply_checkin_change(session, change, **_common(app))
 
 
 def window(case_id: uuid.UUID, opens: datetime = FIRST_OPENS, *, hours: int = 10, grace: int = 24,

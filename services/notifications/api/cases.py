@@ -5,7 +5,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from notifications import service
+from notifications.listing import list_notifications
 from notifications.schemas import NotificationList, NotificationRead
 from shared.auth import Principal, Role, require_roles
 from shared.db import SessionDep
@@ -20,6 +20,6 @@ async def case_notifications(case_id: uuid.UUID, session: SessionDep, _: Casewor
                              ) -> NotificationList:
     """The case's reminders, latest first: planned, sent, cancelled or failed, with the
     text as sent and its delivery status."""
-    rows = await service.list_notifications(session, case_id=case_id, limit=limit)
+    rows = await list_notifications(session, case_id=case_id, limit=limit)
     return NotificationList(case_id=case_id,
                             items=[NotificationRead.model_validate(r) for r in rows])

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from notifications import service
+from notifications.delivery import record_delivery
 from shared.db import SessionDep
 from shared.errors import ValidationFailed
 from shared.twilio import TwilioForm
@@ -26,6 +26,6 @@ async def delivery_status(form: TwilioForm, session: SessionDep,
         raise ValidationFailed.field("MessageSid", "a status callback needs the message or call id")
     if not status:
         raise ValidationFailed.field("MessageStatus", "a status callback needs a status")
-    await service.record_delivery(session, provider_id=sid, status=status, reminder_id=reminder,
+    await record_delivery(session, provider_id=sid, status=status, reminder_id=reminder,
                                   error_code=form.get("ErrorCode") or None)
     return Response(status_code=204)
