@@ -1,7 +1,12 @@
 """The registry's closed vocabularies. The database keeps their string values (with a
 CHECK constraint on each column that holds one); the API and the change feed carry
 the same strings. Adding a member is a code change plus a migration that widens the
-CHECK, and consumers must learn it before the registry publishes it."""
+CHECK, and consumers must learn it before the registry publishes it.
+
+Channels and vulnerabilities are stored as JSON lists, which no portable CHECK can
+inspect: ``registry.schemas`` is their only gate. Programme, nationality, language
+and time zone are open on purpose (data, not code: a new programme or language needs
+no release), each validated by its own rule in ``registry.schemas``."""
 
 from __future__ import annotations
 

@@ -57,7 +57,7 @@ async def test_an_if_match_naming_no_version_we_handed_out_is_412(registry, if_m
 
 
 @pytest.mark.parametrize("if_match", [
-    "1", '"1', '1"', "W/1", '"1" "2"', "*, \"1\"", '"1",,', "", "  ", '"a"b"',
+    "1", '"1', '1"', "W/1", '"1" "2"', "*, \"1\"", "", "  ", ", ,", '"a"b"', "'1'",
     ", ".join(['"1"'] * 33),
 ], ids=lambda v: repr(v[:20]))
 async def test_an_if_match_that_is_not_entity_tags_is_422_naming_it(registry, if_match):
@@ -67,7 +67,10 @@ async def test_an_if_match_that_is_not_entity_tags_is_422_naming_it(registry, if
     assert response.json()["errors"][0]["field"] == "If-Match"
 
 
-@pytest.mark.parametrize("if_match", ['"1"', "*", ' "1" ', '"7", "1"', 'W/"1", "1"'])
+@pytest.mark.parametrize("if_match", [
+    '"1"', "*", ' "1" ', '"7", "1"', 'W/"1", "1"', '"1",,', ', "1"', '"a,b", "1"',
+    '"²", "1"',
+])
 async def test_an_if_match_naming_the_current_version_applies(registry, if_match):
     case = await case_in(registry, CaseStatus.active)
     response = await patch(registry, case, if_match)

@@ -26,10 +26,32 @@ async def _languages(request: Request) -> tuple[str, ...]:
 
 # RFC 9110 §8.8.3: entity-tag = [ "W/" ] DQUOTE *etagc DQUOTE, with etagc any visible
 # ASCII but DQUOTE, or obs-text (bytes 0x80-0xFF, which Starlette hands over as latin-1).
-_ENTITY_TAG = re.compile(r'\s*(W/)?"([\x21\x23-\x7e\x80-\xff]*)"\s*')
+# One element of the comma-separated list (§5.6.1), which may be empty.
+_ELEMENT = re.compile(r'[ \t]*(?:(W/)?"([\x21\x23-\x7e\x80-\xff]*)")?[ \t]*(?:,|\Z)')
 # The tags this service hands out: the version in ASCII digits, below 2^63 (BIGINT).
 _OUR_TAG = re.compile(r"[0-9]{1,19}")
 _MAX_TAGS = 32
+
+
+def _entity_tags(header: str) -> list[tuple[bool, str]]:
+    """``(weak, opaque)`` for each entity tag in the list; empty elements are skipped,
+    as RFC 9110 §5.6.1 asks. Anything else is a 422 naming ``If-Match``."""
+    tags: list[tuple[bool, str]] = []
+    position = 0
+    while position < len(header):
+        element = _ELEMENT.match(header, position)
+        if element is None:
+            raise ValidationFailed.field(
+                "If-Match", 'a list of entity tags in quotes, as ETag gave them: "3"')
+        weak, opaque = element.groups()
+        if opaque is not None:
+            tags.append((weak is not None, opaque))
+        position = element.end()
+    if not tags:
+        raise ValidationFailed.field("If-Match", 'no entity tag; send the ETag, such as "3"')
+    if len(tags) > _MAX_TAGS:
+        raise ValidationFailed.field("If-Match", f"at most {_MAX_TAGS} entity tags")
+    return tags
 
 
 def _parse_if_match(header: str) -> frozenset[int] | None:
@@ -38,26 +60,16 @@ def _parse_if_match(header: str) -> frozenset[int] | None:
     RFC 9110 §13.1.1 compares strongly: a weak tag (``W/"3"``) never matches, and an
     opaque tag matches only character for character. So a well-formed tag this service
     could not have handed out (``"²"``, Arabic-Indic ``"١"``, ``"99999999999999999999"``,
-    any weak tag) names no version: the set is empty and the write answers **412**
-    (the precondition is false), exactly as for a stale version. A header that is not a
-    list of entity tags at all (``3`` without quotes, ``"3`` unterminated, ``*`` in a
-    list, more than 32 tags) is a **422** naming ``If-Match``: the client sent
-    something else than it meant, and saying so beats a 412 that hides the typo."""
+    any weak tag) names no version: if no tag in the list names one, the write answers
+    **412** (the precondition is false), exactly as for a stale version. A header that
+    is not a list of entity tags (``3`` without quotes, ``"3`` unterminated, ``*`` in a
+    list, no tag at all, more than 32) is a **422** naming ``If-Match``: the client sent
+    something other than it meant, and saying so beats a 412 that hides the slip."""
     if header.strip() == "*":
         return None
-    versions: set[int] = set()
-    tags = header.split(",")
-    if len(tags) > _MAX_TAGS:
-        raise ValidationFailed.field("If-Match", f"at most {_MAX_TAGS} entity tags")
-    for tag in tags:
-        parsed = _ENTITY_TAG.fullmatch(tag)
-        if parsed is None:
-            raise ValidationFailed.field(
-                "If-Match", 'a list of entity tags in quotes, as ETag gave them: "3"')
-        weak, opaque = parsed.groups()
-        if not weak and _OUR_TAG.fullmatch(opaque) and int(opaque) < 2**63:
-            versions.add(int(opaque))
-    return frozenset(versions)
+    return frozenset(
+        int(opaque) for weak, opaque in _entity_tags(header)
+        if not weak and _OUR_TAG.fullmatch(opaque) and int(opaque) < 2**63)
 
 
 async def _if_match(if_match: Annotated[str | None, Header(description=(
