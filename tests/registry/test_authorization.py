@@ -8,10 +8,11 @@ from datetime import timedelta
 import httpx
 import pytest
 
+from shared.auth import Role
 from tests.conftest import auth, registry_settings, token
 from tests.registry.factories import case_body
 
-ROLES = ("caseworker", "officer", "supervisor", "authority", "service")
+ROLES = tuple(Role)
 
 # endpoint -> roles that succeed (everyone else: 403)
 MATRIX = {
