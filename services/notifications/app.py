@@ -18,6 +18,7 @@ from notifications.api import cases, twilio
 from notifications.config import NotificationsSettings
 from notifications.copies import apply_checkin_change, apply_registry_change
 from notifications.dispatch import Dispatcher, DispatchPolicy, Stats
+from notifications.enums import Provider as ProviderName
 from notifications.models import ChangeEvent, FeedCursor
 from notifications.planner import Planner
 from notifications.providers import LogProvider, Provider, TwilioProvider
@@ -53,7 +54,7 @@ def make_provider(settings: NotificationsSettings,
                   sessionmaker: Callable[[], async_sessionmaker[AsyncSession]]) -> Provider:
     """The configured provider. ``sessionmaker`` is a getter, looked up per send, so one
     swapped in later (tests) is the one the log provider writes with."""
-    if settings.provider == "twilio":
+    if settings.provider == ProviderName.twilio:
         return TwilioProvider(
             account_sid=settings.twilio_account_sid, auth_token=settings.twilio_auth_token,
             from_number=settings.twilio_from_number, api_base=settings.twilio_api_base,

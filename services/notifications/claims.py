@@ -14,6 +14,14 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from notifications.enums import (
+    CaseStatus,
+    Channel,
+    CheckinOutcome,
+    ContactChannel,
+    ReminderKind,
+    ReminderStatus,
+)
 from notifications.models import Contact, ExpectedCheckin, OptOut, Reminder
 from notifications.providers import Outgoing
 from notifications.templates import templates
@@ -32,8 +40,8 @@ class Claimed:
     id: uuid.UUID
     case_id: uuid.UUID
     expected_checkin_id: uuid.UUID
-    kind: str
-    channel: str
+    kind: ReminderKind
+    channel: Channel
     attempts: int
     deadline: datetime
     phone_hash: str
@@ -47,14 +55,14 @@ async def claim_due(session: AsyncSession, *, now: datetime, limit: int, lease_u
     any is sent); returns them and how many turned out to be no longer wanted (those
     are cancelled)."""
     due = (sa.select(REMINDERS.c.id)
-           .where(REMINDERS.c.status == "planned", REMINDERS.c.next_attempt_at <= now)
+           .where(REMINDERS.c.status == ReminderStatus.planned, REMINDERS.c.next_attempt_at <= now)
            .order_by(REMINDERS.c.next_attempt_at).limit(limit))
     if session.get_bind().dialect.name == "postgresql":
         due = due.with_for_update(skip_locked=True)
     rows = (await session.execute(
         sa.update(REMINDERS)
-        .where(REMINDERS.c.id.in_(due.scalar_subquery()), REMINDERS.c.status == "planned")
-        .values(status="sending", attempts=REMINDERS.c.attempts + 1, claimed_at=now,
+        .where(REMINDERS.c.id.in_(due.scalar_subquery()), REMINDERS.c.status == ReminderStatus.planned)
+        .values(status=ReminderStatus.sending, attempts=REMINDERS.c.attempts + 1, claimed_at=now,
                 lease_until=lease_until, updated_at=now)
         .returning(*CLAIM_COLUMNS))).all()
     if not rows:
@@ -63,7 +71,7 @@ async def claim_due(session: AsyncSession, *, now: datetime, limit: int, lease_u
     if unwanted:
         await session.execute(
             sa.update(REMINDERS).where(REMINDERS.c.id == sa.bindparam("rid"))
-            .values(status="cancelled", error=sa.bindparam("reason"), lease_until=None,
+            .values(status=ReminderStatus.cancelled, error=sa.bindparam("reason"), lease_until=None,
                     updated_at=now),
             [{"rid": rid, "reason": reason} for rid, reason in unwanted.items()])
     return claimed, len(unwanted)
@@ -80,7 +88,7 @@ async def prepare(session: AsyncSession, rows: Sequence[Any], *, vault: PhoneVau
     pending = set((await session.execute(
         sa.select(ExpectedCheckin.id).where(
             ExpectedCheckin.id.in_({row.expected_checkin_id for row in rows}),
-            ExpectedCheckin.status == "pending"))).scalars())
+            ExpectedCheckin.status == CheckinOutcome.pending))).scalars())
     opted_out = set((await session.execute(
         sa.select(OptOut.phone_hash).where(
             OptOut.phone_hash.in_({c.phone_hash for c in contacts.values()})))).scalars())
@@ -90,9 +98,9 @@ async def prepare(session: AsyncSession, rows: Sequence[Any], *, vault: PhoneVau
         contact = contacts.get(row.case_id)
         if check:
             reason = (
-                "case not active" if contact is None or contact.status != "active" else
+                "case not active" if contact is None or contact.status != CaseStatus.active else
                 "check-in no longer pending" if row.expected_checkin_id not in pending else
-                "opted out of SMS" if row.channel == "sms" and contact.phone_hash in opted_out
+                "opted out of SMS" if row.channel == Channel.sms and contact.phone_hash in opted_out
                 else None)
             if reason:
                 unwanted[row.id] = reason
@@ -107,5 +115,6 @@ async def prepare(session: AsyncSession, rows: Sequence[Any], *, vault: PhoneVau
             message=Outgoing(reminder_id=row.id, channel=row.channel,
                              to=vault.decrypt(contact.phone_encrypted), body=row.body,
                              voice=texts.voice, voice_language=texts.voice_language,
-                             press_one=texts.press_one if "voice" in contact.channels else None)))
+                             press_one=texts.press_one if ContactChannel.voice in contact.channels
+                             else None)))
     return claimed, unwanted

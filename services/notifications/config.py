@@ -1,10 +1,10 @@
 from __future__ import annotations
 
 from datetime import time
-from typing import Literal
 
 from pydantic import AliasChoices, BaseModel, Field
 
+from notifications.enums import Provider
 from shared.config import ServiceSettings
 
 
@@ -34,7 +34,7 @@ class NotificationsSettings(ServiceSettings):
         "http://127.0.0.1:8002", validation_alias="WAYMARK_CHECKIN_PUBLIC_URL")
     checkin_number: str = Field("+447700900000", validation_alias="WAYMARK_CHECKIN_NUMBER")
 
-    provider: Literal["log", "twilio"] = Field("log", validation_alias="WAYMARK_NOTIFY_PROVIDER")
+    provider: Provider = Field(Provider.log, validation_alias="WAYMARK_NOTIFY_PROVIDER")
     twilio_account_sid: str = Field(
         "AC00000000000000000000000000000000", validation_alias="TWILIO_ACCOUNT_SID")
     twilio_from_number: str = Field("+447700900000", validation_alias="TWILIO_FROM_NUMBER")

@@ -10,6 +10,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from notifications.enums import CheckinOutcome
 from notifications.models import Contact, ExpectedCheckin, FollowUpCopy, Reminder
 from notifications.planner import Planner, cancel
 from shared.changefeed import Change
@@ -57,7 +58,7 @@ async def apply_checkin_change(session: AsyncSession, change: Change, *,
         await session.execute(
             dialect_insert(session)(ExpectedCheckin).values(id=expected_id, **values)
             .on_conflict_do_update(index_elements=["id"], set_=values))
-        if data["status"] == "pending":
+        if data["status"] == CheckinOutcome.pending:
             await planner.replan(session, case_ids=[values["case_id"]])
         else:  # attended, excused or missed: nothing more to remind about
             await cancel(session, Reminder.expected_checkin_id == expected_id,

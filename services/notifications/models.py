@@ -4,12 +4,33 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from enum import StrEnum
 
 import sqlalchemy as sa
-from sqlmodel import Field, SQLModel
+from sqlmodel import AutoString, Field, SQLModel
 
+from notifications.enums import (
+    Channel,
+    DeliveryStatus,
+    EventType,
+    Provider,
+    ReminderKind,
+    ReminderStatus,
+)
 from shared.changefeed import ChangeEventBase, FeedCursorBase, event_order_index
 from shared.db import UTCDateTime, new_metadata, utcnow
+
+
+def one_of(column: str, vocabulary: type[StrEnum]) -> sa.CheckConstraint:
+    """CHECK that ``column`` holds a member of ``vocabulary`` (or NULL), named
+    ``ck_<table>_<column>``; a new member comes with a migration that widens it."""
+    values = ", ".join(f"'{member.value}'" for member in vocabulary)
+    return sa.CheckConstraint(f"{column} IN ({values})", name=column)
+
+
+def vocabulary(length: int) -> AutoString:
+    """A vocabulary's column: its string value (SQLModel would make an ENUM type)."""
+    return AutoString(length=length)
 
 
 class NotificationsModel(SQLModel):
@@ -83,15 +104,18 @@ class Reminder(NotificationsModel, table=True):
         sa.UniqueConstraint("expected_checkin_id", "kind"),
         # The dispatcher's queue: due rows in order.
         sa.Index("ix_reminders_queue", "status", "next_attempt_at"),
+        one_of("kind", ReminderKind), one_of("channel", Channel),
+        one_of("status", ReminderStatus), one_of("provider", Provider),
+        one_of("delivery_status", DeliveryStatus),
     )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     case_id: uuid.UUID = Field(index=True)
     expected_checkin_id: uuid.UUID
-    kind: str = Field(max_length=16)
-    channel: str = Field(max_length=8)
+    kind: ReminderKind = Field(sa_type=vocabulary(16))
+    channel: Channel = Field(sa_type=vocabulary(8))
     language: str = Field(max_length=8)
-    status: str = Field(default="planned", max_length=16)
+    status: ReminderStatus = Field(default=ReminderStatus.planned, sa_type=vocabulary(16))
     # When it is planned for, the next attempt, and the moment after which it is not
     # worth sending (the window it announces has passed, or quiet hours begin).
     due_at: datetime = Field(sa_type=UTCDateTime)
@@ -105,9 +129,9 @@ class Reminder(NotificationsModel, table=True):
     claimed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     lease_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
     sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
-    provider: str | None = Field(default=None, max_length=16)
+    provider: Provider | None = Field(default=None, sa_type=vocabulary(16))
     provider_id: str | None = Field(default=None, max_length=64, unique=True)
-    delivery_status: str | None = Field(default=None, max_length=16)
+    delivery_status: DeliveryStatus | None = Field(default=None, sa_type=vocabulary(16))
     error: str | None = Field(default=None, max_length=200)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
@@ -127,10 +151,11 @@ class LoggedMessage(NotificationsModel, table=True):
     development run shows what would have gone out and a restart can reconcile."""
 
     __tablename__ = "logged_messages"
+    __table_args__ = (one_of("channel", Channel),)
 
     sid: str = Field(primary_key=True, max_length=64)
     reminder_id: uuid.UUID = Field(index=True)
-    channel: str = Field(max_length=8)
+    channel: Channel = Field(sa_type=vocabulary(8))
     body: str = Field(sa_type=sa.Text)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
@@ -141,4 +166,4 @@ class FeedCursor(FeedCursorBase, NotificationsModel, table=True):
 
 class ChangeEvent(ChangeEventBase, NotificationsModel, table=True):
     __tablename__ = "change_events"
-    __table_args__ = (event_order_index(),)
+    __table_args__ = (event_order_index(), one_of("type", EventType))

@@ -15,6 +15,14 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from notifications.claims import Claimed
+from notifications.enums import (
+    FollowUpKind,
+    FollowUpStatus,
+    Provider,
+    ReminderStatus,
+    ReportedStatus,
+    UndeliverableReason,
+)
 from notifications.events import publish_reminder_status, publish_undeliverable
 from notifications.models import FollowUpCopy, Reminder
 from notifications.planner import Planner, set_opt_out
@@ -25,7 +33,8 @@ log = logging.getLogger("waymark.notifications.dispatch")
 REMINDERS = Reminder.__table__
 EVENT_COLUMNS = (REMINDERS.c.id, REMINDERS.c.case_id, REMINDERS.c.expected_checkin_id,
                  REMINDERS.c.kind, REMINDERS.c.channel)
-UNREACHABLE = "contact_unreachable"  # the follow-up kind checkin opens for it
+# Only a row still ``sending`` changes: a status callback that got there first wins.
+STILL_SENDING = REMINDERS.c.status == ReminderStatus.sending
 
 
 @dataclass
@@ -60,14 +69,14 @@ async def expire(session: AsyncSession, *, now: datetime) -> int:
     """Fail what was never sent in time: a late reminder is worse than none."""
     rows = (await session.execute(
         sa.update(REMINDERS)
-        .where(REMINDERS.c.status == "planned", REMINDERS.c.deadline <= now)
-        .values(status="failed", error="not sent before its deadline", updated_at=now)
+        .where(REMINDERS.c.status == ReminderStatus.planned, REMINDERS.c.deadline <= now)
+        .values(status=ReminderStatus.failed, error="not sent before its deadline", updated_at=now)
         .returning(*EVENT_COLUMNS))).all()
-    await publish_reminder_status(session, rows, status="failed", reason="deadline")
+    await publish_reminder_status(session, rows, status=ReportedStatus.failed, reason="deadline")
     return len(rows)
 
 
-async def record(session: AsyncSession, outcomes: Sequence[Outcome], *, provider_name: str,
+async def record(session: AsyncSession, outcomes: Sequence[Outcome], *, provider_name: Provider,
                  backoff: Backoff, planner: Planner | None, now: datetime) -> Stats:
     """Commit what the provider said: sent with its id, a retry later, or failed. Only
     rows still ``sending`` change, so a status callback that got there first wins."""
@@ -88,17 +97,17 @@ async def record(session: AsyncSession, outcomes: Sequence[Outcome], *, provider
     if sent:
         await session.execute(
             sa.update(REMINDERS)
-            .where(REMINDERS.c.id == sa.bindparam("rid"), REMINDERS.c.status == "sending")
-            .values(status="sent", provider=provider_name,
+            .where(REMINDERS.c.id == sa.bindparam("rid"), STILL_SENDING)
+            .values(status=ReminderStatus.sent, provider=provider_name,
                     provider_id=sa.bindparam("provider_id"), sent_at=now,
                     lease_until=None, error=None, updated_at=now), sent)
         await publish_reminder_status(
-            session, [o.claimed for o in outcomes if o.error is None], status="sent")
+            session, [o.claimed for o in outcomes if o.error is None], status=ReportedStatus.sent)
     if retry:
         await session.execute(
             sa.update(REMINDERS)
-            .where(REMINDERS.c.id == sa.bindparam("rid"), REMINDERS.c.status == "sending")
-            .values(status="planned", next_attempt_at=sa.bindparam("next_at"),
+            .where(REMINDERS.c.id == sa.bindparam("rid"), STILL_SENDING)
+            .values(status=ReminderStatus.planned, next_attempt_at=sa.bindparam("next_at"),
                     error=sa.bindparam("reason"), lease_until=None, updated_at=now), retry)
     for item, reason in failed:
         await fail(session, item, reason, now=now)
@@ -108,28 +117,28 @@ async def record(session: AsyncSession, outcomes: Sequence[Outcome], *, provider
     return Stats(sent=len(sent), retried=len(retry), failed=len(failed))
 
 
-async def mark_sent(session: AsyncSession, item: Claimed, *, provider_name: str,
+async def mark_sent(session: AsyncSession, item: Claimed, *, provider_name: Provider,
                     provider_id: str, now: datetime) -> None:
     """A send found at the provider after its dispatcher died: sent, once."""
     await session.execute(
-        sa.update(REMINDERS).where(REMINDERS.c.id == item.id, REMINDERS.c.status == "sending")
-        .values(status="sent", provider=provider_name, provider_id=provider_id,
+        sa.update(REMINDERS).where(REMINDERS.c.id == item.id, STILL_SENDING)
+        .values(status=ReminderStatus.sent, provider=provider_name, provider_id=provider_id,
                 sent_at=now, lease_until=None, updated_at=now))
-    await publish_reminder_status(session, [item], status="sent")
+    await publish_reminder_status(session, [item], status=ReportedStatus.sent)
 
 
 async def requeue(session: AsyncSession, item: Claimed, *, now: datetime) -> None:
     """Back in the queue, due now: the provider never got it."""
     await session.execute(
-        sa.update(REMINDERS).where(REMINDERS.c.id == item.id, REMINDERS.c.status == "sending")
-        .values(status="planned", next_attempt_at=now, lease_until=None, updated_at=now))
+        sa.update(REMINDERS).where(REMINDERS.c.id == item.id, STILL_SENDING)
+        .values(status=ReminderStatus.planned, next_attempt_at=now, lease_until=None, updated_at=now))
 
 
 async def fail(session: AsyncSession, item: Claimed, reason: str, *, now: datetime) -> None:
     await session.execute(
-        sa.update(REMINDERS).where(REMINDERS.c.id == item.id, REMINDERS.c.status == "sending")
-        .values(status="failed", error=reason[:200], lease_until=None, updated_at=now))
-    await publish_reminder_status(session, [item], status="failed", reason=reason[:100])
+        sa.update(REMINDERS).where(REMINDERS.c.id == item.id, STILL_SENDING)
+        .values(status=ReminderStatus.failed, error=reason[:200], lease_until=None, updated_at=now))
+    await publish_reminder_status(session, [item], status=ReportedStatus.failed, reason=reason[:100])
 
 
 async def permanent(session: AsyncSession, item: Claimed, error: PermanentError, *,
@@ -148,9 +157,10 @@ async def permanent(session: AsyncSession, item: Claimed, error: PermanentError,
         return
     already = await session.scalar(
         sa.select(FollowUpCopy.id).where(FollowUpCopy.case_id == item.case_id,
-                                         FollowUpCopy.kind == UNREACHABLE,
-                                         FollowUpCopy.status != "closed").limit(1))
+                                         FollowUpCopy.kind == FollowUpKind.contact_unreachable,
+                                         FollowUpCopy.status != FollowUpStatus.closed).limit(1))
     if already is None:
         await publish_undeliverable(
-            session, item, reason="opted_out" if error.opted_out else "invalid_number",
+            session, item, reason=UndeliverableReason.opted_out if error.opted_out
+            else UndeliverableReason.invalid_number,
             code=error.code)

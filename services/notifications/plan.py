@@ -22,14 +22,14 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from notifications.config import ReminderPolicy
+from notifications.enums import ReminderKind
 
-KINDS = ("evening_before", "window_opens", "nudge")
 BEFORE_QUIET = timedelta(minutes=30)
 
 
 @dataclass(frozen=True)
 class Planned:
-    kind: str
+    kind: ReminderKind
     due_at: datetime  # UTC
     deadline: datetime  # UTC
 
@@ -102,7 +102,7 @@ def plan(*, opens_at: datetime, closes_at: datetime, grace_ends_at: datetime,
     quiet = QuietHours(policy.quiet_start, policy.quiet_end, tz)
     planned: list[Planned] = []
 
-    def add(kind: str, due: datetime, earliest: datetime, latest: datetime) -> None:
+    def add(kind: ReminderKind, due: datetime, earliest: datetime, latest: datetime) -> None:
         placed = _place(due, earliest=earliest, latest=latest, quiet=quiet)
         if placed is not None and placed[0] >= now:
             planned.append(Planned(kind, *placed))
@@ -112,11 +112,11 @@ def plan(*, opens_at: datetime, closes_at: datetime, grace_ends_at: datetime,
         due = _at(day_before, policy.evening_before, tz)
         # Its text says "tomorrow": it must go on the day before.
         midnight = _at(day_before + timedelta(days=1), time(0), tz)
-        add("evening_before", due, _at(day_before, time(0), tz), min(opens_at, midnight))
+        add(ReminderKind.evening_before, due, _at(day_before, time(0), tz), min(opens_at, midnight))
     if policy.window_opens:
-        add("window_opens", opens_at, opens_at, closes_at)
+        add(ReminderKind.window_opens, opens_at, opens_at, closes_at)
     if policy.nudge_hours_before_grace_end is not None:
         due = grace_ends_at - timedelta(hours=policy.nudge_hours_before_grace_end)
         if due > opens_at:  # otherwise it would only repeat "open now"
-            add("nudge", due, opens_at, grace_ends_at)
+            add(ReminderKind.nudge, due, opens_at, grace_ends_at)
     return planned

@@ -16,6 +16,14 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from notifications.config import ReminderPolicy
+from notifications.enums import (
+    CaseStatus,
+    Channel,
+    CheckinOutcome,
+    ContactChannel,
+    ReminderKind,
+    ReminderStatus,
+)
 from notifications.models import Contact, ExpectedCheckin, OptOut, Reminder
 from notifications.plan import Planned, plan
 from notifications.segments import encode
@@ -55,13 +63,13 @@ async def set_opt_out(session: AsyncSession, *, phone_hash: str, opted_out: bool
         await session.execute(sa.delete(OptOut).where(OptOut.phone_hash == phone_hash))
 
 
-def channel_for(contact: Contact, *, opted_out: bool) -> str | None:
+def channel_for(contact: Contact, *, opted_out: bool) -> Channel | None:
     """SMS where the person agreed to it and has not said STOP, else a voice call where
     they agreed to that; no reminder otherwise (in-person reporting only)."""
-    if "sms" in contact.channels and not opted_out:
-        return "sms"
-    if "voice" in contact.channels:
-        return "voice"
+    if ContactChannel.sms in contact.channels and not opted_out:
+        return Channel.sms
+    if ContactChannel.voice in contact.channels:
+        return Channel.voice
     return None
 
 
@@ -70,17 +78,17 @@ def spoken_number(number: str) -> str:
     return " ".join(ch for ch in number if ch.isdigit())
 
 
-def render(*, contact: Contact, expected: ExpectedCheckin, kind: str, channel: str,
+def render(*, contact: Contact, expected: ExpectedCheckin, kind: ReminderKind, channel: Channel,
            checkin_number: str) -> str:
     """The reminder's text in the person's language and local time."""
     texts = templates(contact.language)
     tz = ZoneInfo(contact.timezone)
     opens, closes = expected.opens_at.astimezone(tz), expected.closes_at.astimezone(tz)
-    number = checkin_number if channel == "sms" else spoken_number(checkin_number)
+    number = checkin_number if channel == Channel.sms else spoken_number(checkin_number)
     values: dict[str, str] = {"number": number}
-    if kind == "evening_before":
+    if kind == ReminderKind.evening_before:
         values["window"] = texts.window(opens, closes)
-    elif kind == "window_opens":
+    elif kind == ReminderKind.window_opens:
         values["closes"] = texts.when(closes)
     else:
         values["grace_ends"] = texts.when(expected.grace_ends_at.astimezone(tz))
@@ -88,10 +96,10 @@ def render(*, contact: Contact, expected: ExpectedCheckin, kind: str, channel: s
 
 
 def _reminder_values(*, contact: Contact, expected: ExpectedCheckin, planned: Planned,
-                     channel: str, checkin_number: str) -> dict[str, Any]:
+                     channel: Channel, checkin_number: str) -> dict[str, Any]:
     body = render(contact=contact, expected=expected, kind=planned.kind, channel=channel,
                   checkin_number=checkin_number)
-    cost = encode(body) if channel == "sms" else None
+    cost = encode(body) if channel == Channel.sms else None
     return {"channel": channel, "language": templates(contact.language).code, "body": body,
             "encoding": cost.encoding if cost else None, "segments": cost.segments if cost else None,
             "due_at": planned.due_at, "next_attempt_at": planned.due_at,
@@ -114,19 +122,19 @@ async def plan_reminders(session: AsyncSession, *, case_ids: Sequence[uuid.UUID]
             OptOut.phone_hash.in_({c.phone_hash for c in contacts.values()})))).scalars())
     expected = (await session.execute(
         sa.select(ExpectedCheckin).where(
-            ExpectedCheckin.case_id.in_(case_ids), ExpectedCheckin.status == "pending",
+            ExpectedCheckin.case_id.in_(case_ids), ExpectedCheckin.status == CheckinOutcome.pending,
             ExpectedCheckin.grace_ends_at > now))).scalars().all()
     existing = {(r.expected_checkin_id, r.kind): r for r in (await session.execute(
         sa.select(Reminder).where(
             Reminder.case_id.in_(case_ids),
-            sa.or_(Reminder.status == "planned",
+            sa.or_(Reminder.status == ReminderStatus.planned,
                    Reminder.expected_checkin_id.in_([row.id for row in expected])))
     )).scalars()}
 
-    wanted: dict[tuple[uuid.UUID, str], dict[str, Any]] = {}
+    wanted: dict[tuple[uuid.UUID, ReminderKind], dict[str, Any]] = {}
     for row in expected:
         contact = contacts.get(row.case_id)
-        if contact is None or contact.status != "active":
+        if contact is None or contact.status != CaseStatus.active:
             continue
         channel = channel_for(contact, opted_out=contact.phone_hash in opted_out)
         if channel is None:
@@ -144,14 +152,15 @@ async def plan_reminders(session: AsyncSession, *, case_ids: Sequence[uuid.UUID]
         current = existing.get(key)
         if current is None:
             new.append({"id": uuid.uuid4(), "case_id": case_of[key[0]],
-                        "expected_checkin_id": key[0], "kind": key[1], "status": "planned",
+                        "expected_checkin_id": key[0], "kind": key[1], "status": ReminderStatus.planned,
                         "attempts": 0, **values})
-        elif (current.status == "planned" and _differs(current, values)) or (
-                current.status == "cancelled"):  # wanted again: START, a channel back
+        elif (current.status == ReminderStatus.planned and _differs(current, values)) or (
+                current.status == ReminderStatus.cancelled):  # wanted again: START, a channel back
             for field, value in values.items():
                 setattr(current, field, value)
-            current.status, current.error = "planned", None
-    stale = [r.id for key, r in existing.items() if r.status == "planned" and key not in wanted]
+            current.status, current.error = ReminderStatus.planned, None
+    stale = [r.id for key, r in existing.items()
+             if r.status == ReminderStatus.planned and key not in wanted]
     if stale:
         await cancel(session, Reminder.id.in_(stale), reason="no longer planned")
     if new:
@@ -169,6 +178,6 @@ async def cancel(session: AsyncSession, condition: sa.ColumnElement[bool], *,
                  reason: str) -> None:
     """Cancel what is still only planned; one being sent right now is left to finish."""
     await session.execute(
-        sa.update(Reminder).where(condition, Reminder.status == "planned")
-        .values(status="cancelled", error=reason, updated_at=utcnow())
+        sa.update(Reminder).where(condition, Reminder.status == ReminderStatus.planned)
+        .values(status=ReminderStatus.cancelled, error=reason, updated_at=utcnow())
         .execution_options(synchronize_session=False))

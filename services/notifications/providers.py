@@ -25,6 +25,8 @@ from twilio.http.response import Response as TwilioResponse
 from twilio.rest import Client
 from twilio.twiml.voice_response import VoiceResponse
 
+from notifications.enums import Channel
+from notifications.enums import Provider as ProviderName
 from notifications.models import LoggedMessage
 from shared.crypto import mask_phone
 
@@ -49,7 +51,7 @@ OPTED_OUT = 21610  # the number replied STOP to this sender at the carrier
 @dataclass(frozen=True, slots=True)
 class Outgoing:
     reminder_id: uuid.UUID
-    channel: str  # "sms" or "voice"
+    channel: Channel
     to: str  # E.164; only ever in memory
     body: str
     voice: str = "Polly.Amy"
@@ -71,7 +73,7 @@ class PermanentError(Exception):
 
 
 class Provider(Protocol):
-    name: str
+    name: ProviderName
 
     async def send(self, message: Outgoing, *, status_callback: str) -> str:
         """Hand the message over; returns the provider's id for it."""
@@ -100,7 +102,7 @@ def voice_twiml(message: Outgoing, *, checkin_voice_url: str | None) -> str:
 class LogProvider:
     """Sends nothing: logs the text with the number masked, and keeps it."""
 
-    name = "log"
+    name = ProviderName.log
 
     def __init__(self, sessionmaker: Callable[[], async_sessionmaker[AsyncSession]]) -> None:
         self.sessionmaker = sessionmaker  # a getter: the app's current one
@@ -157,7 +159,7 @@ class TwilioHttp(AsyncTwilioHttpClient):
 class TwilioProvider:
     """``messages.create`` with a status callback; ``calls.create`` with TwiML."""
 
-    name = "twilio"
+    name = ProviderName.twilio
 
     def __init__(self, *, account_sid: str, auth_token: str, from_number: str,
                  api_base: str | None, timeout: float, checkin_voice_url: str | None) -> None:
@@ -171,7 +173,7 @@ class TwilioProvider:
 
     async def send(self, message: Outgoing, *, status_callback: str) -> str:
         try:
-            if message.channel == "voice":
+            if message.channel == Channel.voice:
                 call = await self.client.calls.create_async(
                     to=message.to, from_=self.from_number, status_callback=status_callback,
                     status_callback_event=["initiated", "ringing", "answered", "completed"],
@@ -188,7 +190,7 @@ class TwilioProvider:
 
     async def find(self, message: Outgoing, *, since: datetime) -> str | None:
         try:
-            if message.channel == "voice":
+            if message.channel == Channel.voice:
                 calls = await self.client.calls.list_async(
                     to=message.to, start_time_after=since, limit=20)
                 return calls[0].sid if calls else None

@@ -14,6 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from notifications import outcomes
 from notifications.claims import CLAIM_COLUMNS, REMINDERS, prepare
+from notifications.enums import ReminderStatus
+from notifications.outcomes import STILL_SENDING
 from notifications.providers import PermanentError, Provider, TransientError
 from shared.crypto import PhoneVault
 
@@ -27,13 +29,13 @@ async def reconcile(*, sessionmaker: async_sessionmaker[AsyncSession], provider:
     again when that runs out."""
     async with sessionmaker() as session, session.begin():
         stuck = (sa.select(REMINDERS.c.id)
-                 .where(REMINDERS.c.status == "sending", REMINDERS.c.lease_until < now)
+                 .where(REMINDERS.c.status == ReminderStatus.sending, REMINDERS.c.lease_until < now)
                  .limit(100))
         if session.get_bind().dialect.name == "postgresql":
             stuck = stuck.with_for_update(skip_locked=True)
         rows = (await session.execute(
             sa.update(REMINDERS)
-            .where(REMINDERS.c.id.in_(stuck.scalar_subquery()), REMINDERS.c.status == "sending",
+            .where(REMINDERS.c.id.in_(stuck.scalar_subquery()), STILL_SENDING,
                    REMINDERS.c.lease_until < now)
             .values(lease_until=now + lease)  # ours now, while we ask
             .returning(*CLAIM_COLUMNS, REMINDERS.c.claimed_at))).all()

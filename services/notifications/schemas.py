@@ -8,6 +8,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict
 
+from notifications.enums import Channel, DeliveryStatus, ReminderKind, ReminderStatus
+
 
 class NotificationRead(BaseModel):
     """One reminder as the caseworker sees it: what was planned, whether and when it went,
@@ -17,15 +19,15 @@ class NotificationRead(BaseModel):
 
     id: uuid.UUID
     expected_checkin_id: uuid.UUID
-    kind: str
-    channel: str
+    kind: ReminderKind
+    channel: Channel
     language: str
-    status: str
+    status: ReminderStatus
     due_at: datetime
     deadline: datetime
     sent_at: datetime | None
     attempts: int
-    delivery_status: str | None
+    delivery_status: DeliveryStatus | None
     body: str
     encoding: str | None
     segments: int | None

@@ -8,6 +8,7 @@ import uuid
 from datetime import timedelta
 
 import sqlalchemy as sa
+from notifications.enums import Provider, ReminderStatus, ReportedStatus
 from notifications.models import LoggedMessage
 
 from tests.checkin.helpers import VAULT
@@ -39,7 +40,8 @@ async def test_a_due_reminder_is_logged_masked_kept_and_announced(notifications_
         stats = await dispatch(notifications_app, concurrency=1)
     assert (stats.claimed, stats.sent) == (1, 1)
     sent = (await reminders(notifications_app, case_id))["evening_before"]
-    assert sent.status == "sent" and sent.provider == "log" and sent.provider_id.startswith("LOG")
+    assert (sent.status, sent.provider) == (ReminderStatus.sent, Provider.log)
+    assert sent.provider_id.startswith("LOG")
     assert sent.sent_at == EVENING_BEFORE and sent.attempts == 1
     assert PHONE not in caplog.text and "56" in caplog.text  # masked: last two digits
     assert "your check-in is tomorrow" in caplog.text
@@ -48,7 +50,8 @@ async def test_a_due_reminder_is_logged_masked_kept_and_announced(notifications_
             LoggedMessage.reminder_id == sent.id))).scalar_one()
     assert kept.body == sent.body
     [event] = await events(notifications_app, "reminder.status")
-    assert event.data["status"] == "sent" and event.data["expected_checkin_id"] == expected_id
+    assert event.data["status"] == ReportedStatus.sent
+    assert event.data["expected_checkin_id"] == expected_id
     # Running again sends nothing more.
     assert (await dispatch(notifications_app, concurrency=1)).claimed == 0
 
@@ -58,9 +61,9 @@ async def test_a_reminder_past_its_deadline_is_failed_not_sent_late(notification
     clock.move_to(FIRST_OPENS + timedelta(minutes=1))  # the evening before is over
     stats = await dispatch(notifications_app, concurrency=1)
     planned = await reminders(notifications_app, case_id)
-    assert planned["evening_before"].status == "failed"
+    assert planned["evening_before"].status == ReminderStatus.failed
     assert planned["evening_before"].sent_at is None
-    assert planned["window_opens"].status == "sent"
+    assert planned["window_opens"].status == ReminderStatus.sent
     assert (stats.sent, stats.failed) == (1, 1)
 
 
@@ -72,7 +75,7 @@ async def test_the_nudge_only_goes_if_still_pending(notifications_app, clock):
                        window(case_id, id=uuid.UUID(expected_id), status="late"))
     await dispatch(notifications_app, concurrency=1)
     nudge = (await reminders(notifications_app, case_id))["nudge"]
-    assert nudge.status == "cancelled" and nudge.sent_at is None
+    assert nudge.status == ReminderStatus.cancelled and nudge.sent_at is None
 
 
 async def test_stop_then_start(notifications_app, clock):
@@ -86,5 +89,5 @@ async def test_stop_then_start(notifications_app, clock):
     clock.move_to(FIRST_OPENS)
     assert (await dispatch(notifications_app, concurrency=1)).sent == 1
     planned = await reminders(notifications_app, case_id)
-    assert planned["window_opens"].status == "sent"
-    assert planned["evening_before"].status == "cancelled"
+    assert planned["window_opens"].status == ReminderStatus.sent
+    assert planned["evening_before"].status == ReminderStatus.cancelled

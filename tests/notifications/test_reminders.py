@@ -5,6 +5,8 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
+from notifications.enums import Channel, ReminderKind, ReminderStatus
+
 from tests.checkin.helpers import VAULT
 from tests.conftest import auth
 from tests.notifications.helpers import (
@@ -24,11 +26,11 @@ async def test_a_pending_check_in_gets_three_reminders_in_the_persons_language(
         notifications_app, notifications, clock):
     case_id, expected_id = await add_person(notifications_app, language="ar")
     planned = await reminders(notifications_app, case_id)
-    assert set(planned) == {"evening_before", "window_opens", "nudge"}
-    assert {r.status for r in planned.values()} == {"planned"}
+    assert set(planned) == set(ReminderKind)
+    assert {r.status for r in planned.values()} == {ReminderStatus.planned}
     assert planned["evening_before"].due_at == FIRST_OPENS - timedelta(hours=15)  # Sun 18:00
     for reminder in planned.values():
-        assert reminder.channel == "sms" and reminder.language == "ar"
+        assert reminder.channel == Channel.sms and reminder.language == "ar"
         assert "كانون الأول" in reminder.body or "ديسمبر" in reminder.body
         assert reminder.encoding == "UCS-2" and 1 <= reminder.segments <= 2
 
@@ -68,10 +70,10 @@ async def test_a_check_in_cancels_what_is_still_planned(notifications_app, notif
     data = window(case_id, id=uuid.UUID(expected_id), status="on_time")
     await from_checkin(notifications_app, "expected_checkin.outcome", data)
     planned = await reminders(notifications_app, case_id)
-    assert {r.status for r in planned.values()} == {"cancelled"}
+    assert {r.status for r in planned.values()} == {ReminderStatus.cancelled}
     assert planned["nudge"].error == "check-in on_time"
     listed = await notifications.get(f"/v1/cases/{case_id}/notifications", headers=CASEWORKER)
-    assert {i["status"] for i in listed.json()["items"]} == {"cancelled"}
+    assert {i["status"] for i in listed.json()["items"]} == {ReminderStatus.cancelled}
 
 
 async def test_an_excusal_and_a_withdrawn_window_cancel_too(notifications_app, clock):
@@ -121,13 +123,13 @@ async def test_a_language_change_rewords_what_is_planned(notifications_app, cloc
     assert (await reminders(notifications_app, case_id))["nudge"].body.startswith("A gentle")
     await from_registry(notifications_app, case_change(case_id=case_id, version=2, language="es"))
     nudge = (await reminders(notifications_app, case_id))["nudge"]
-    assert nudge.language == "es" and nudge.status == "planned"
+    assert nudge.language == "es" and nudge.status == ReminderStatus.planned
     assert "Tuesday" not in nudge.body and "martes" in nudge.body
 
 
 async def test_voice_only_people_get_calls_and_in_person_only_get_nothing(notifications_app, clock):
     voice, _ = await add_person(notifications_app, channels=["voice", "in_person"])
-    assert {r.channel for r in (await reminders(notifications_app, voice)).values()} == {"voice"}
+    assert {r.channel for r in (await reminders(notifications_app, voice)).values()} == {Channel.voice}
     counter, _ = await add_person(notifications_app, channels=["in_person"])
     assert await reminders(notifications_app, counter) == {}
 
@@ -140,14 +142,14 @@ async def test_stop_moves_reminders_to_a_call_or_stops_them_and_start_resumes(
     for phone, case_id in (("+447911123456", both), ("+447911123457", sms_only)):
         await from_checkin(notifications_app, "contact.opted_out",
                            {"phone_hash": VAULT.lookup_hash(phone), "case_ids": [str(case_id)]})
-    assert {r.channel for r in (await reminders(notifications_app, both)).values()} == {"voice"}
+    assert {r.channel for r in (await reminders(notifications_app, both)).values()} == {Channel.voice}
     assert {r.status for r in (await reminders(notifications_app, sms_only)).values()} == {
         "cancelled"}
 
     await from_checkin(notifications_app, "contact.opted_in",
                        {"phone_hash": VAULT.lookup_hash("+447911123456"),
                         "case_ids": [str(both)]})
-    assert {r.channel for r in (await reminders(notifications_app, both)).values()} == {"sms"}
+    assert {r.channel for r in (await reminders(notifications_app, both)).values()} == {Channel.sms}
 
 
 async def test_each_programme_has_its_own_policy(database_urls, clock):

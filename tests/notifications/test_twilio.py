@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 from notifications.app import dispatcher
+from notifications.enums import Channel, Provider, ReminderStatus
 from notifications.models import OptOut
 
 from tests.notifications.helpers import (
@@ -62,7 +63,7 @@ async def test_an_sms_goes_through_the_real_client_with_a_status_callback(app, s
     assert request["form"]["Body"] == sent.body
     assert request["form"]["StatusCallback"] == (
         f"http://127.0.0.1:8003/v1/twilio/status?reminder={sent.id}")
-    assert sent.provider_id == request["sid"] and sent.provider == "twilio"
+    assert sent.provider_id == request["sid"] and sent.provider == Provider.twilio
 
 
 async def test_a_voice_reminder_speaks_and_offers_press_1(app, server, clock):
@@ -88,7 +89,7 @@ async def test_transient_failures_retry_later_with_backoff(app, server, clock, s
     stats = await dispatcher(app).run_once()
     assert (stats.sent, stats.retried) == (0, 1)
     row = (await reminders(app, case_id))["evening_before"]
-    assert row.status == "planned" and row.attempts == 1
+    assert row.status == ReminderStatus.planned and row.attempts == 1
     assert timedelta(seconds=15) <= row.next_attempt_at - EVENING_BEFORE <= timedelta(seconds=30)
     assert (await dispatcher(app).run_once()).claimed == 0  # not before its time
     clock.shift(timedelta(seconds=31))
@@ -105,7 +106,7 @@ async def test_retries_stop_at_the_deadline_and_nothing_goes_late(app, server, c
         await dispatcher(app).run_once()
         clock.shift(timedelta(minutes=10))
     row = (await reminders(app, case_id))["evening_before"]
-    assert row.status == "failed" and row.sent_at is None
+    assert row.status == ReminderStatus.failed and row.sent_at is None
     assert "deadline" in row.error
     assert 5 <= row.attempts <= 30  # every 15 minutes at most once backed off
     # "Your check-in is tomorrow" is only true until midnight.
@@ -119,7 +120,7 @@ async def test_an_invalid_number_fails_and_asks_the_caseworker_once(app, server,
     clock.move_to(EVENING_BEFORE)
     await dispatcher(app).run_once()
     row = (await reminders(app, case_id))["evening_before"]
-    assert row.status == "failed" and "21211" in row.error
+    assert row.status == ReminderStatus.failed and "21211" in row.error
     [asked] = await events(app, "reminder.undeliverable")
     assert asked.data["case_id"] == str(case_id) and asked.data["reason"] == "invalid_number"
     # Checkin opened the follow-up; the next failure does not ask again.
@@ -128,7 +129,7 @@ async def test_an_invalid_number_fails_and_asks_the_caseworker_once(app, server,
         "status": "open"})
     clock.move_to(FIRST_OPENS)
     await dispatcher(app).run_once()
-    assert (await reminders(app, case_id))["window_opens"].status == "failed"
+    assert (await reminders(app, case_id))["window_opens"].status == ReminderStatus.failed
     assert len(await events(app, "reminder.undeliverable")) == 1
 
 
@@ -140,8 +141,8 @@ async def test_a_carrier_opt_out_counts_as_stop(app, server, clock):
     async with app.state.sessionmaker() as session:
         assert await session.scalar(sa.select(sa.func.count()).select_from(OptOut)) == 1
     planned = await reminders(app, case_id)
-    assert planned["evening_before"].status == "failed"
-    assert planned["window_opens"].channel == "voice"
+    assert planned["evening_before"].status == ReminderStatus.failed
+    assert planned["window_opens"].channel == Channel.voice
 
 
 async def _due_now(app, count: int = 1) -> list[uuid.UUID]:
@@ -163,7 +164,7 @@ async def test_a_crash_after_the_claim_and_before_the_send_loses_nothing(app, se
     stats = await dispatcher(app).run_once()
     assert stats.reconciled == 1 and stats.sent == 1
     row = (await reminders(app, case_id))["window_opens"]
-    assert row.status == "sent" and row.attempts == 2
+    assert row.status == ReminderStatus.sent and row.attempts == 2
     assert server.stats()["created"] == 1
 
 
@@ -176,7 +177,7 @@ async def test_a_crash_after_the_send_and_before_its_record_repeats_nothing(app,
     stats = await dispatcher(app).run_once()
     assert (stats.reconciled, stats.sent) == (1, 0)
     row = (await reminders(app, case_id))["window_opens"]
-    assert (row.status, row.provider_id) == ("sent", sid)
+    assert (row.status, row.provider_id) == (ReminderStatus.sent, sid)
     assert server.stats()["created"] == 1
 
 
@@ -220,8 +221,8 @@ async def test_the_scheduler_ticks_the_dispatcher(server, fresh_notifications):
             WAYMARK_REMINDER_POLICY=NO_QUIET_HOURS) as app:
         [case_id] = await _due_now(app)
         for _ in range(50):  # nobody calls the dispatcher: APScheduler does
-            if (await reminders(app, case_id))["window_opens"].status == "sent":
+            if (await reminders(app, case_id))["window_opens"].status == ReminderStatus.sent:
                 break
             await asyncio.sleep(0.1)
-        assert (await reminders(app, case_id))["window_opens"].status == "sent"
+        assert (await reminders(app, case_id))["window_opens"].status == ReminderStatus.sent
     assert server.stats()["created"] == 1

@@ -12,13 +12,15 @@ from datetime import datetime
 from functools import cache
 from importlib import resources
 
+from notifications.enums import Channel, ReminderKind
+
 DEFAULT = "en"
-CHANNELS = ("sms", "voice")
+CHANNELS = tuple(Channel)
 # The placeholders each kind of reminder must use, and may only use.
-PLACEHOLDERS: dict[str, frozenset[str]] = {
-    "evening_before": frozenset({"window", "number"}),
-    "window_opens": frozenset({"closes", "number"}),
-    "nudge": frozenset({"grace_ends", "number"}),
+PLACEHOLDERS: dict[ReminderKind, frozenset[str]] = {
+    ReminderKind.evening_before: frozenset({"window", "number"}),
+    ReminderKind.window_opens: frozenset({"closes", "number"}),
+    ReminderKind.nudge: frozenset({"grace_ends", "number"}),
 }
 _DATES = {"window": frozenset({"weekday", "day", "month", "opens", "closes"}),
           "when": frozenset({"weekday", "day", "month", "time"})}
