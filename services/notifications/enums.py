@@ -161,7 +161,7 @@ class RegistryEventType(StrEnum):
 
 
 class CheckinEventType(StrEnum):
-    """The checkin events notifications acts on."""
+    """Checkin's events, as notifications knows them (the last three it has no use for)."""
 
     expected_checkin_planned = "expected_checkin.planned"
     expected_checkin_outcome = "expected_checkin.outcome"
@@ -171,3 +171,6 @@ class CheckinEventType(StrEnum):
     follow_up_opened = "follow_up.opened"
     follow_up_acknowledged = "follow_up.acknowledged"
     follow_up_closed = "follow_up.closed"
+    checkin_recorded = "checkin.recorded"
+    pin_issued = "pin.issued"
+    outage_declared = "outage.declared"

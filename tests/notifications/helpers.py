@@ -12,6 +12,7 @@ import httpx
 import sqlalchemy as sa
 from notifications.app import dispatcher, planner
 from notifications.copies import apply_checkin_change, apply_registry_change
+from notifications.feeds import ExpectedCheckinChange
 from notifications.models import ChangeEvent, Reminder
 
 from shared.changefeed import Change
@@ -40,11 +41,15 @@ async def from_checkin(app, type: str, data: dict[str, Any]) -> None:
 
 def window(case_id: uuid.UUID, opens: datetime = FIRST_OPENS, *, hours: int = 10, grace: int = 24,
            status: str = "pending", id: uuid.UUID | None = None) -> dict[str, Any]:
-    """An ``expected_checkin.*`` event's data (see ``checkin.service.expected_event``)."""
+    """An ``expected_checkin.*`` event's data, shaped like checkin's
+    (``checkin.events.ExpectedCheckinPlanned``), checked against notifications' read
+    model so a shape the service no longer reads fails here, not in a test's middle."""
     closes = opens + timedelta(hours=hours)
-    return {"id": str(id or uuid.uuid4()), "case_id": str(case_id), "opens_at": opens.isoformat(),
-            "closes_at": closes.isoformat(),
+    data = {"schema_version": 1, "id": str(id or uuid.uuid4()), "case_id": str(case_id),
+            "opens_at": opens.isoformat(), "closes_at": closes.isoformat(),
             "grace_ends_at": (closes + timedelta(hours=grace)).isoformat(), "status": status}
+    ExpectedCheckinChange.model_validate(data)
+    return data
 
 
 async def add_person(app, *, opens: datetime = FIRST_OPENS, **case: Any) -> tuple[uuid.UUID, str]:
