@@ -11,6 +11,9 @@ from checkin.enums import CaseStatus
 from checkin.models import CaseCopy
 from shared.errors import NotFound
 
+REFERENCE_CHARACTERS = 7
+KEYPAD_REFERENCE_DIGITS = 10
+
 # Built once: the SMS and voice paths look cases up by phone on every message.
 _CASES_BY_PHONE = (
     sa.select(CaseCopy).where(CaseCopy.phone_hash == sa.bindparam("phone_hash"))
@@ -35,15 +38,28 @@ async def cases_by_phone(session: AsyncSession, *, phone_hash: str) -> list[Case
     return sorted(rows, key=lambda c: c.status != CaseStatus.active)
 
 
+def reference_code(reference: str) -> str | None:
+    """A reference as stored: the letters form (any case, spaces or hyphen, read back as
+    ``ABCD-EFG``) or the 10-digit keypad form; ``None`` when it has neither shape (other
+    scripts' digits included, which no reference holds)."""
+    code = "".join(ch for ch in reference.upper() if ch.isalnum())
+    if not code.isascii():
+        return None
+    if len(code) == KEYPAD_REFERENCE_DIGITS and code.isdigit():
+        return code
+    if len(code) == REFERENCE_CHARACTERS:
+        return f"{code[:4]}-{code[4:]}"
+    return None
+
+
 async def case_by_reference(session: AsyncSession, *, reference: str,
                             for_update: bool = False) -> CaseCopy | None:
-    """By the letters form (any case, spaces or hyphen) or the 10-digit keypad form."""
-    code = "".join(ch for ch in reference.upper() if ch.isalnum())
-    if code.isdigit():
-        column, value = CaseCopy.keypad_reference, code
-    else:
-        column, value = CaseCopy.reference, f"{code[:4]}-{code[4:]}"
-    query = sa.select(CaseCopy).where(column == value)
+    """By either form of its reference (``reference_code``)."""
+    code = reference_code(reference)
+    if code is None:
+        return None
+    column = CaseCopy.keypad_reference if code.isdigit() else CaseCopy.reference
+    query = sa.select(CaseCopy).where(column == code)
     if for_update:
         query = query.with_for_update()
     return (await session.execute(query)).scalar_one_or_none()

@@ -18,11 +18,12 @@ from twilio.twiml.messaging_response import MessagingResponse
 from twilio.twiml.voice_response import Gather, VoiceResponse
 
 from checkin import checkins, follow_ups, pins, replies, schedule
-from checkin.cases import case_by_reference, cases_by_phone, get_case
-from checkin.enums import CaseStatus, Channel
+from checkin.cases import KEYPAD_REFERENCE_DIGITS, case_by_reference, cases_by_phone, get_case
+from checkin.enums import CaseStatus, Channel, SmsCommand, VoiceStep
 from checkin.models import CaseCopy, ExpectedCheckin, Pin
 from checkin.pins import PinPolicy
 from checkin.texts import Language, language, languages
+from shared.params import ascii_digits
 
 # Arabic-Indic and Persian (Extended Arabic-Indic) digits, as phones in those scripts send them.
 _DIGITS = str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹", "01234567890123456789")
@@ -40,25 +41,25 @@ MAX_REPEATS = 2  # re-prompts after a timeout, then a goodbye
 MAX_REFERENCE_TRIES = 3
 
 
-def parse_sms(body: str) -> tuple[str, str | None]:
-    """``(command, pin)``: command is stop, start, help, status, pin or unknown."""
+def parse_sms(body: str) -> tuple[SmsCommand, str | None]:
+    """``(command, pin)``: the pin only with ``SmsCommand.pin``."""
     text = unicodedata.normalize("NFKC", body).translate(_DIGITS).strip()
     word = text.upper().strip(" .!?")
     word = "ARRET" if word == "ARRÊT" else word
     if word in OPT_OUT:
-        return "stop", None
+        return SmsCommand.stop, None
     if word in OPT_IN:
-        return "start", None
+        return SmsCommand.start, None
     if word in HELP:
-        return "help", None
+        return SmsCommand.help, None
     if word in STATUS:
-        return "status", None
+        return SmsCommand.status, None
     match = _PIN.fullmatch(text)
     if match:
         digits = re.sub(r"[^0-9]", "", match.group(1))
         if len(digits) == PIN_DIGITS:
-            return "pin", digits
-    return "unknown", None
+            return SmsCommand.pin, digits
+    return SmsCommand.unknown, None
 
 
 def _local(case: CaseCopy, moment: datetime) -> datetime:
@@ -104,32 +105,32 @@ async def sms_reply(session: AsyncSession, *, phone_hash: str, body: str, policy
                     now: datetime) -> str:
     """Handle one inbound SMS and return the TwiML answer."""
     command, pin = parse_sms(body)
-    if command == "pin" and pin is not None:
+    if command == SmsCommand.pin and pin is not None:
         # The common message: one read finds the person's active cases and their PINs.
         candidates = await pins.pin_candidates(session, phone_hash=phone_hash)
         if candidates:
             return _message(await _pin_reply(session, candidates, pin, policy, now))
     cases = await cases_by_phone(session, phone_hash=phone_hash)
-    if command in ("stop", "start"):
+    if command in (SmsCommand.stop, SmsCommand.start):
         # Twilio answers STOP and START itself; we only record them.
         await follow_ups.record_opt_out(session, phone_hash=phone_hash, cases=cases,
-                                     opted_out=command == "stop")
+                                     opted_out=command == SmsCommand.stop)
         return _message(None)
     if not cases:
         return _message(language(None).say("sms_unknown"))
     active = [c for c in cases if c.status == CaseStatus.active]
     lang = language((active or cases)[0].language)
-    if command == "help":
+    if command == SmsCommand.help:
         return _message(lang.say("sms_help"))
     if not active:
         return _message(lang.say("sms_inactive"))
-    if command == "status":
+    if command == SmsCommand.status:
         case = active[0]
         last = await checkins.last_checkin(session, case_id=case.case_id)
         return _message(lang.say(
             "sms_status", next=await _next_text(session, case, lang, now, include_open=True),
             last=lang.when(_local(case, last.received_at)) if last else lang.say("last_none")))
-    if command != "pin" or pin is None:
+    if command != SmsCommand.pin or pin is None:
         return _message(lang.say("sms_not_understood"))
     return _message(lang.say("sms_no_pin"))  # active, but no PIN issued yet
 
@@ -170,11 +171,11 @@ def _goodbye(lang: Language, text: str) -> str:
     return str(response)
 
 
-def prompt(step: str, lang: Language | None, *, attempt: int = 1, repeat: int = 0,
+def prompt(step: VoiceStep, lang: Language | None, *, attempt: int = 1, repeat: int = 0,
            preface: str | None = None) -> str:
     """Ask for the step's keys; silence leads to ``/prompt``, which asks again."""
     response = VoiceResponse()
-    if step == "language":
+    if step == VoiceStep.language:
         # The attempt keeps each menu's action distinct: a retry is recognised by CallSid
         # and URL, so a second choice posted to the same URL would replay the first answer.
         gather = _gather(response, action=f"{VOICE}/language?attempt={attempt}", digits=1,
@@ -183,8 +184,9 @@ def prompt(step: str, lang: Language | None, *, attempt: int = 1, repeat: int = 
             _say(gather, choice, choice.say("voice_choose_language", digit=digit))
     else:
         assert lang is not None
-        if step == "reference":
-            gather = _gather(response, action=f"{VOICE}/reference?attempt={attempt}", digits=10)
+        if step == VoiceStep.reference:
+            gather = _gather(response, action=f"{VOICE}/reference?attempt={attempt}",
+                             digits=KEYPAD_REFERENCE_DIGITS)
             texts = [preface, lang.say("voice_enter_reference")]
         else:
             gather = _gather(response, action=f"{VOICE}/pin?attempt={attempt}", digits=PIN_DIGITS)
@@ -203,13 +205,13 @@ async def voice_start(session: AsyncSession, *, call_sid: str, phone_hash: str |
     call = await replies.voice_call(session, call_sid=call_sid)
     cases = await cases_by_phone(session, phone_hash=phone_hash) if phone_hash else []
     if not cases:
-        return prompt("language", None)
+        return prompt(VoiceStep.language, None)
     active = [c for c in cases if c.status == CaseStatus.active]
     call.language = (active or cases)[0].language
     lang = language(call.language)
     if not active:
         return _goodbye(lang, lang.say("voice_inactive"))
-    return prompt("pin", lang)
+    return prompt(VoiceStep.pin, lang)
 
 
 async def voice_timeout(session: AsyncSession, *, call_sid: str, step: str, attempt: int,
@@ -219,9 +221,9 @@ async def voice_timeout(session: AsyncSession, *, call_sid: str, step: str, atte
     lang = language(call.language)
     if repeat > MAX_REPEATS:
         return _goodbye(lang, lang.say("voice_goodbye_timeout"))
-    if step not in ("language", "reference", "pin"):
-        step = "language"
-    return prompt(step, None if step == "language" else lang, attempt=attempt, repeat=repeat,
+    # Only our own redirects name a step: anything else starts again at the menu.
+    chosen = VoiceStep(step) if step in VoiceStep.__members__ else VoiceStep.language
+    return prompt(chosen, None if chosen == VoiceStep.language else lang, attempt=attempt, repeat=repeat,
                   preface=lang.say("voice_no_input"))
 
 
@@ -229,37 +231,39 @@ async def voice_language(session: AsyncSession, *, call_sid: str, digits: str,
                          attempt: int = 1) -> str:
     call = await replies.voice_call(session, call_sid=call_sid)
     choices = list(languages())
-    if not (digits.isdigit() and 1 <= int(digits) <= len(choices)):
+    # Keys come from a keypad, but the field is whatever the request says: anything but
+    # one ASCII digit on the menu is a key not on the menu.
+    if not (ascii_digits(digits, max_length=1) and 1 <= int(digits) <= len(choices)):
         if attempt >= MAX_REFERENCE_TRIES:  # as for the case number: then a goodbye
             return _goodbye(language(None), language(None).say("voice_goodbye_try_again"))
-        return prompt("language", None, attempt=attempt + 1)
+        return prompt(VoiceStep.language, None, attempt=attempt + 1)
     call.language = choices[int(digits) - 1]
-    return prompt("reference", language(call.language))
+    return prompt(VoiceStep.reference, language(call.language))
 
 
 async def voice_reference(session: AsyncSession, *, call_sid: str, digits: str,
                           attempt: int) -> str:
     call = await replies.voice_call(session, call_sid=call_sid)
     lang = language(call.language)
-    case = await case_by_reference(session, reference=digits) if digits.isdigit() else None
+    case = (await case_by_reference(session, reference=digits)
+            if ascii_digits(digits, max_length=KEYPAD_REFERENCE_DIGITS) else None)
     if case is None:
         if attempt >= MAX_REFERENCE_TRIES:
             return _goodbye(lang, lang.say("voice_reference_unknown") + " "
                             + lang.say("voice_goodbye_try_again"))
-        return prompt("reference", lang, attempt=attempt + 1,
+        return prompt(VoiceStep.reference, lang, attempt=attempt + 1,
                       preface=lang.say("voice_reference_unknown"))
     call.case_id = case.case_id
     if case.status != CaseStatus.active:
         return _goodbye(lang, lang.say("voice_inactive"))
-    return prompt("pin", lang)
+    return prompt(VoiceStep.pin, lang)
 
 
 async def voice_pin(session: AsyncSession, *, call_sid: str, phone_hash: str | None,
                     digits: str, attempt: int, policy: PinPolicy, now: datetime) -> str:
     call = await replies.voice_call(session, call_sid=call_sid)
     if call.case_id is not None:
-        found = await get_case(session, case_id=call.case_id, for_update=True,
-                                       missing_ok=True)
+        found = await get_case(session, case_id=call.case_id, for_update=True, missing_ok=True)
         cases = [found] if found else []
     elif phone_hash:
         cases = await cases_by_phone(session, phone_hash=phone_hash)
@@ -269,8 +273,10 @@ async def voice_pin(session: AsyncSession, *, call_sid: str, phone_hash: str | N
     lang = language(call.language or (active[0].language if active else None))
     if not active:
         return _goodbye(lang, lang.say("voice_inactive"))
+    # Anything but six ASCII digits is a wrong PIN like any other: the empty PIN never matches.
+    pin = digits if ascii_digits(digits, max_length=PIN_DIGITS) else ""
     result = await pins.check_pin(
-        session, candidates=await pins.pins_for(session, cases=active), pin=digits,
+        session, candidates=await pins.pins_for(session, cases=active), pin=pin,
         channel=Channel.voice, policy=policy, now=now)
     if result.case is not None:
         return _goodbye(lang, await _checked_in(session, result.case, lang, Channel.voice, now))
@@ -279,5 +285,5 @@ async def voice_pin(session: AsyncSession, *, call_sid: str, phone_hash: str | N
     if result.locked:
         return _goodbye(lang, lang.say("voice_locked",
                                        minutes=int(policy.lock.total_seconds() // 60)))
-    return prompt("pin", lang, attempt=attempt + 1,
+    return prompt(VoiceStep.pin, lang, attempt=attempt + 1,
                   preface=lang.say("voice_wrong_pin", tries=result.tries_left))

@@ -74,6 +74,25 @@ class FollowUpStatus(StrEnum):
     closed = "closed"
 
 
+class SmsCommand(StrEnum):
+    """What an inbound text asks for (``checkin.conversations.parse_sms``)."""
+
+    pin = "pin"
+    stop = "stop"
+    start = "start"
+    help = "help"
+    status = "status"
+    unknown = "unknown"
+
+
+class VoiceStep(StrEnum):
+    """What a keypad call is asking for."""
+
+    language = "language"
+    reference = "reference"
+    pin = "pin"
+
+
 class CaseStatus(StrEnum):
     """The registry's case lifecycle, as checkin's copy holds it."""
 

@@ -3,13 +3,22 @@ into ``table=True`` models (those skip validation)."""
 
 from __future__ import annotations
 
+import unicodedata
 import uuid
 from datetime import datetime
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
+from checkin.cases import reference_code
 from checkin.enums import (
     CaseStatus,
     Channel,
@@ -22,8 +31,25 @@ from checkin.enums import (
     Timing,
 )
 from checkin.models import CaseCopy, Checkin, ExpectedCheckin, FollowUp, Outage
+from shared.params import UTCInstant
 
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+
+def _storable(value: str) -> str:
+    # NUL and unpaired surrogates parse from JSON but no database stores them: a 422
+    # naming the field, not a 500 at the insert. Other control characters say nothing.
+    if any(unicodedata.category(ch) in ("Cc", "Cs") and ch not in "\t\n\r" for ch in value):
+        raise ValueError("must not contain control characters")
+    return value
+
+
+def _reference(value: str) -> str:
+    if reference_code(value) is None:
+        raise ValueError("not a case reference: ABCD-EFG, or the 10-digit keypad number")
+    return value
+
+
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1),
+                 AfterValidator(_storable)]
 
 
 class Strict(BaseModel):
@@ -40,7 +66,8 @@ class InPersonCheckin(Strict):
 
     case_id: uuid.UUID | None = None
     reference: Annotated[str, StringConstraints(strip_whitespace=True, min_length=7,
-                                                max_length=16)] | None = None
+                                                max_length=16),
+                         AfterValidator(_reference)] | None = None
     reporting_centre: Annotated[Text, StringConstraints(max_length=120)]
     identity_confirmed_by: IdentityCheck
 
@@ -130,8 +157,8 @@ class ExcusalIn(Strict):
 
 class OutageIn(Strict):
     channel: OutageChannel
-    starts_at: AwareDatetime
-    ends_at: AwareDatetime
+    starts_at: UTCInstant
+    ends_at: UTCInstant
     reason: Annotated[Text, StringConstraints(max_length=500)]
 
     @model_validator(mode="after")

@@ -561,3 +561,72 @@ async def test_a_case_suspended_during_the_call_records_nothing(checkin_app, che
     assert said(root) == "شكراً لاتصالك. ليس عليك تسجيل حضور حالياً. مع السلامة."
     assert hangs_up(root)
     assert await checkins(checkin_app, case_id) == []
+
+
+# --- keys no keypad sends ------------------------------------------------------------
+
+# Other scripts' digits (which ``str.isdigit`` accepts and ``int`` misreads or refuses),
+# and thousands of keys: a wrong entry, asked again in the caller's language.
+NOT_KEYPAD = ["²", "١", "١٢٣٤٥٦", "１２３４５６", "1" * 5000, "²" * 4301]
+
+
+@pytest.mark.parametrize("keys", NOT_KEYPAD)
+async def test_keys_no_keypad_sends_at_the_menu_play_it_again(checkin, case, keys):
+    call = Call(checkin, phone=STRANGER)
+    menu = await call.start()
+    root = await call.press(menu, keys)
+    assert gather(root).get("action") == f"{VOICE}/language?attempt=2"
+    assert said(root) == said(menu)
+
+
+@pytest.mark.parametrize("keys", NOT_KEYPAD)
+async def test_keys_no_keypad_sends_as_the_case_number_ask_again(checkin_app, checkin, case, keys):
+    call = Call(checkin, phone=STRANGER)
+    menu = await call.start()
+    root = await call.press(await call.press(menu, await menu_digit(menu, "fr")), keys)
+    assert said(root) == ("Nous n'avons pas trouvé ce numéro de dossier. "
+                          "Tapez votre numéro de dossier à 10 chiffres.")
+    assert gather(root).get("action") == f"{VOICE}/reference?attempt=2"
+
+
+async def test_the_case_number_in_arabic_indic_digits_is_not_found(checkin_app, checkin, case):
+    case_id, _ = case
+    arabic = (await keypad_reference(checkin_app, case_id)).translate(
+        str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩"))
+    call = Call(checkin, phone=STRANGER)
+    menu = await call.start()
+    root = await call.press(await call.press(menu, await menu_digit(menu, "en")), arabic)
+    assert said(root).startswith("We could not find that case number.")
+
+
+@pytest.mark.parametrize("keys", [*NOT_KEYPAD, "PIN"])
+async def test_keys_no_keypad_sends_as_the_pin_are_a_wrong_pin(checkin_app, checkin, case, clock,
+                                                               keys):
+    case_id, pin = case
+    clock.move_to(FIRST_OPENS)
+    call = Call(checkin)
+    root = await call.press(await call.start(), keys)
+    assert said(root).startswith("الرمز غير صحيح. يمكنك المحاولة 4 مرات أخرى.")
+    assert voices(root) == {voice_of("ar")}
+    assert gather(root).get("action") == f"{VOICE}/pin?attempt=2"
+    root = await call.press(root, pin)  # the PIN itself still works after
+    assert hangs_up(root)
+    assert [c.channel for c in await checkins(checkin_app, case_id)] == ["voice"]
+
+
+async def test_the_pin_in_arabic_indic_digits_is_a_wrong_pin(checkin_app, checkin, case, clock):
+    case_id, pin = case
+    clock.move_to(FIRST_OPENS)
+    call = Call(checkin)
+    arabic = pin.translate(str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩"))
+    root = await call.press(await call.start(), arabic)
+    assert gather(root).get("action") == f"{VOICE}/pin?attempt=2"
+    assert await checkins(checkin_app, case_id) == []
+
+
+@pytest.mark.parametrize("sid", ["CA\x00" + "0" * 32, "CA" + "٠" * 32, "CA 123", "C" * 65])
+async def test_a_call_sid_of_another_shape_is_refused(checkin_app, checkin, case, sid):
+    call = Call(checkin, sid=sid)
+    response = await twilio_post(checkin, VOICE, call.params())
+    assert response.status_code == 403
+    assert await rows(checkin_app, VoiceCall) == []

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 
 from fastapi import APIRouter, status
 
@@ -10,11 +9,14 @@ from checkin.api.deps import Caseworker, PolicyDep
 from checkin.checkins import list_checkins
 from checkin.schemas import CaseCheckins, PinIssued
 from shared.db import SessionDep
+from shared.errors import problem_responses
+from shared.params import UTCInstant
 
 router = APIRouter(prefix="/v1/cases", tags=["cases"])
 
 
-@router.post("/{case_id}/pin", status_code=status.HTTP_201_CREATED, response_model=PinIssued)
+@router.post("/{case_id}/pin", status_code=status.HTTP_201_CREATED, response_model=PinIssued,
+             responses=problem_responses(401, 403, 404, 422))
 async def issue_pin(case_id: uuid.UUID, session: SessionDep, actor: Caseworker,
                     policy: PolicyDep) -> PinIssued:
     """A new 6-digit PIN, shown this once. It replaces the old one and lifts a lock."""
@@ -22,9 +24,10 @@ async def issue_pin(case_id: uuid.UUID, session: SessionDep, actor: Caseworker,
     return PinIssued(pin=pin)
 
 
-@router.get("/{case_id}/checkins", response_model=CaseCheckins)
+@router.get("/{case_id}/checkins", response_model=CaseCheckins,
+            responses=problem_responses(401, 403, 404, 422))
 async def case_checkins(case_id: uuid.UUID, session: SessionDep, _: Caseworker,
-                        since: datetime | None = None, until: datetime | None = None,
+                        since: UTCInstant | None = None, until: UTCInstant | None = None,
                         ) -> CaseCheckins:
     """Expected check-ins with their outcome, and unscheduled contacts."""
     case = await cases.get_case(session, case_id=case_id)

@@ -12,16 +12,18 @@ from checkin.api.deps import Caseworker, Officer
 from checkin.enums import CaseStatus, Channel
 from checkin.schemas import CheckinRead, ExcusalIn, ExpectedCheckinRead, InPersonCheckin
 from shared.db import SessionDep, utcnow
-from shared.errors import Conflict, NotFound
+from shared.errors import Conflict, NotFound, problem_responses
 
 router = APIRouter(tags=["check-ins"])
 
 
 @router.post("/v1/checkins", status_code=status.HTTP_201_CREATED, response_model=CheckinRead,
-             responses={200: {"description": "The same check-in, already recorded"}})
+             responses={200: {"description": "The same check-in, already recorded"},
+                        **problem_responses(401, 403, 404, 409, 413, 422)})
 async def check_in_person(
     body: InPersonCheckin, session: SessionDep, officer: Officer,
-    idempotency_key: Annotated[str | None, Header(max_length=100)] = None,
+    # Printable ASCII only: the key is stored, and a header can carry any byte.
+    idempotency_key: Annotated[str | None, Header(max_length=100, pattern=r"^[!-~]+$")] = None,
 ) -> CheckinRead | Response:
     """Record an in-person check-in; the time is the server's. Sending it again (the same
     ``Idempotency-Key``, or the same case within a minute) records nothing new."""
@@ -50,7 +52,8 @@ async def check_in_person(
     return JSONResponse(read.model_dump(mode="json"), status_code=code)
 
 
-@router.post("/v1/expected-checkins/{expected_id}/excusal", response_model=ExpectedCheckinRead)
+@router.post("/v1/expected-checkins/{expected_id}/excusal", response_model=ExpectedCheckinRead,
+             responses=problem_responses(401, 403, 404, 409, 413, 422))
 async def excuse(expected_id: uuid.UUID, body: ExcusalIn, session: SessionDep,
                  actor: Caseworker) -> ExpectedCheckinRead:
     """Excuse a pending or missed check-in, with a reason (409 if the person attended)."""

@@ -10,11 +10,12 @@ from checkin.api.deps import Caseworker
 from checkin.enums import FollowUpStatus
 from checkin.schemas import FollowUpClose, FollowUpList, FollowUpRead
 from shared.db import SessionDep
+from shared.errors import problem_responses
 
 router = APIRouter(prefix="/v1/follow-ups", tags=["follow-ups"])
 
 
-@router.get("", response_model=FollowUpList)
+@router.get("", response_model=FollowUpList, responses=problem_responses(401, 403, 422))
 async def list_follow_ups(
     session: SessionDep, actor: Caseworker,
     mine: bool = False,
@@ -29,14 +30,16 @@ async def list_follow_ups(
     return FollowUpList(items=[FollowUpRead.of(r) for r in rows])
 
 
-@router.post("/{follow_up_id}/acknowledge", response_model=FollowUpRead)
+@router.post("/{follow_up_id}/acknowledge", response_model=FollowUpRead,
+             responses=problem_responses(401, 403, 404, 409, 422))
 async def acknowledge(follow_up_id: uuid.UUID, session: SessionDep,
                       actor: Caseworker) -> FollowUpRead:
     return FollowUpRead.of(await follow_ups.acknowledge_follow_up(
         session, follow_up_id=follow_up_id, actor=actor.sub))
 
 
-@router.post("/{follow_up_id}/close", response_model=FollowUpRead)
+@router.post("/{follow_up_id}/close", response_model=FollowUpRead,
+             responses=problem_responses(401, 403, 404, 409, 413, 422))
 async def close(follow_up_id: uuid.UUID, body: FollowUpClose, session: SessionDep,
                 actor: Caseworker) -> FollowUpRead:
     return FollowUpRead.of(await follow_ups.close_follow_up(

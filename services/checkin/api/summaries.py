@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from checkin import summaries
 from shared.auth import Principal, Role, require_roles
 from shared.db import SessionDep
-from shared.errors import ValidationFailed
+from shared.errors import ValidationFailed, problem_responses
 
 router = APIRouter(prefix="/v1/summaries", tags=["summaries"])
 
@@ -65,7 +65,8 @@ def _wants_csv(accept: str | None) -> bool:
 
 @router.get(
     "/attendance", response_model=AttendanceSummary,
-    responses={200: {"content": {f"{CSV}; charset=utf-8": {}}}},
+    responses={200: {"content": {f"{CSV}; charset=utf-8": {}}},
+               **problem_responses(401, 403, 422)},
 )
 async def attendance(
     request: Request, response: Response, session: SessionDep, _: SummaryReader,

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from checkin import conversations, replies
 from checkin.api.deps import PolicyDep, VaultDep
 from shared.db import SessionDep, utcnow
-from shared.errors import Forbidden
+from shared.errors import Forbidden, problem_responses
 from shared.twilio import TwilioForm
 
 router = APIRouter(prefix="/v1/twilio", tags=["twilio"])
@@ -20,9 +20,11 @@ Attempt = Annotated[int, Query(ge=1, le=20)]
 
 
 def _sid(form: dict[str, str], name: str) -> str:
+    """Twilio's sids are two letters and 32 hex digits; anything not plainly ASCII
+    letters and digits is no sid (and never reaches a key or a column)."""
     sid = form.get(name, "")
-    if not sid or len(sid) > 64:
-        raise Forbidden(f"The webhook has no {name}.")
+    if not (0 < len(sid) <= 64 and sid.isascii() and sid.isalnum()):
+        raise Forbidden(f"The webhook has no valid {name}.")
     return sid
 
 
@@ -43,7 +45,12 @@ async def _once(session: AsyncSession, key: str, answer: Callable[[], Awaitable[
     return Response(body, media_type="application/xml")
 
 
-@router.post("/sms")
+# A bad or missing signature, or no sid: 403; a body over the limit: 413.
+SIGNED = problem_responses(403, 413)
+STEP = problem_responses(403, 413, 422)  # and a step query it did not send
+
+
+@router.post("/sms", responses=SIGNED)
 async def sms(form: TwilioForm, session: SessionDep, vault: VaultDep,
               policy: PolicyDep) -> Response:
     sid, phone_hash = _sid(form, "MessageSid"), _phone_hash(form, vault)
@@ -58,7 +65,7 @@ def _step_key(request: Request, call_sid: str) -> str:
     return f"voice:{call_sid}:{request.url.path.removeprefix('/v1/twilio/voice')}{query}"
 
 
-@router.post("/voice")
+@router.post("/voice", responses=SIGNED)
 async def voice(request: Request, form: TwilioForm, session: SessionDep,
                 vault: VaultDep) -> Response:
     sid = _sid(form, "CallSid")
@@ -66,7 +73,7 @@ async def voice(request: Request, form: TwilioForm, session: SessionDep,
         session, call_sid=sid, phone_hash=_phone_hash(form, vault)))
 
 
-@router.post("/voice/prompt")
+@router.post("/voice/prompt", responses=STEP)
 async def voice_prompt(request: Request, form: TwilioForm, session: SessionDep,
                        step: Annotated[str, Query(max_length=16)], attempt: Attempt = 1,
                        repeat: Annotated[int, Query(ge=1, le=10)] = 1) -> Response:
@@ -75,7 +82,7 @@ async def voice_prompt(request: Request, form: TwilioForm, session: SessionDep,
         session, call_sid=sid, step=step, attempt=attempt, repeat=repeat))
 
 
-@router.post("/voice/language")
+@router.post("/voice/language", responses=STEP)
 async def voice_language(request: Request, form: TwilioForm, session: SessionDep,
                          attempt: Attempt = 1) -> Response:
     sid = _sid(form, "CallSid")
@@ -83,7 +90,7 @@ async def voice_language(request: Request, form: TwilioForm, session: SessionDep
         session, call_sid=sid, digits=form.get("Digits", ""), attempt=attempt))
 
 
-@router.post("/voice/reference")
+@router.post("/voice/reference", responses=STEP)
 async def voice_reference(request: Request, form: TwilioForm, session: SessionDep,
                           attempt: Attempt = 1) -> Response:
     sid = _sid(form, "CallSid")
@@ -91,7 +98,7 @@ async def voice_reference(request: Request, form: TwilioForm, session: SessionDe
         session, call_sid=sid, digits=form.get("Digits", ""), attempt=attempt))
 
 
-@router.post("/voice/pin")
+@router.post("/voice/pin", responses=STEP)
 async def voice_pin(request: Request, form: TwilioForm, session: SessionDep, vault: VaultDep,
                     policy: PolicyDep, attempt: Attempt = 1) -> Response:
     sid = _sid(form, "CallSid")
