@@ -98,7 +98,8 @@ async def test_unsigned_or_malformed_callbacks_are_refused(notifications_app, no
     assert unknown.status_code == 204
 
 
-@pytest.mark.parametrize("status", ["partially_delivered", "made-up", "DÉLIVRÉ", "x" * 5000])
+@pytest.mark.parametrize("status", ["partially_delivered", "made-up", "DÉLIVRÉ", "x" * 5000,
+                                    "\x00", "deliv\x00ered"])
 async def test_a_status_outside_twilios_vocabulary_is_acknowledged_and_changes_nothing(
         notifications_app, notifications, clock, status):
     case_id, sent = await _sent(notifications_app, clock)

@@ -9,12 +9,14 @@ from notifications.listing import list_notifications
 from notifications.schemas import NotificationList, NotificationRead
 from shared.auth import Principal, Role, require_roles
 from shared.db import SessionDep
+from shared.errors import problem_responses
 
 router = APIRouter(prefix="/v1/cases", tags=["cases"])
 Caseworker = Annotated[Principal, require_roles(Role.caseworker, Role.supervisor)]
 
 
-@router.get("/{case_id}/notifications", response_model=NotificationList)
+@router.get("/{case_id}/notifications", response_model=NotificationList,
+            responses=problem_responses(401, 403, 404, 422))
 async def case_notifications(case_id: uuid.UUID, session: SessionDep, _: Caseworker,
                              limit: Annotated[int, Query(ge=1, le=1000)] = 200,
                              ) -> NotificationList:
