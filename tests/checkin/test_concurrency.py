@@ -9,6 +9,7 @@ import asyncio
 from datetime import timedelta
 
 from checkin import jobs
+from checkin.enums import FollowUpKind, Outcome, Timing
 
 from tests.checkin.helpers import (
     FIRST_OPENS,
@@ -46,8 +47,8 @@ async def test_two_messages_at_once_settle_the_window_once(fresh_checkin_app, fr
     assert texts.count("your check-in is recorded") == 1
     assert texts.count("you have already checked in") == 1
     recorded = await checkins(fresh_checkin_app, case_id)
-    assert sorted(c.timing for c in recorded) == ["on_time", "unscheduled"]
-    assert (await expected(fresh_checkin_app, case_id))[0].status == "on_time"
+    assert sorted(c.timing for c in recorded) == [Timing.on_time, Timing.unscheduled]
+    assert (await expected(fresh_checkin_app, case_id))[0].status == Outcome.on_time
 
 
 async def test_an_officers_double_click_records_one_check_in(fresh_checkin_app, fresh_checkin,
@@ -72,5 +73,6 @@ async def test_two_missed_check_in_jobs_at_once_open_one_follow_up_each(
                                    jobs.decide_missed(sessionmaker))
     assert sum(settled) == 3
     for case_id in ids:
-        assert [f.kind for f in await follow_ups(fresh_checkin_app, case_id)] == ["missed_checkin"]
+        kinds = [f.kind for f in await follow_ups(fresh_checkin_app, case_id)]
+        assert kinds == [FollowUpKind.missed_checkin]
     assert len(await events(fresh_checkin_app, "expected_checkin.outcome")) == 3

@@ -7,6 +7,7 @@ import uuid
 from datetime import timedelta
 
 import pytest
+from checkin.enums import IdentityCheck
 from checkin.models import CaseCopy, Checkin
 
 from tests.checkin.helpers import (
@@ -45,7 +46,7 @@ async def test_an_officer_records_a_check_in_by_case_id(checkin_app, checkin, ca
         "in_person", "on_time", "Croydon")
     assert body["received_at"].startswith("2026-12-07T11:00:00")  # the server's clock
     [recorded] = await checkins(checkin_app, case_id)
-    assert recorded.recorded_by == "olu" and recorded.identity_confirmed_by == "document"
+    assert recorded.recorded_by == "olu" and recorded.identity_confirmed_by == IdentityCheck.document
     assert [e.data["id"] for e in await events(checkin_app, "checkin.recorded")] == [body["id"]]
 
 

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from checkin import feeds
+from checkin.enums import FollowUpKind, FollowUpStatus, Outcome, Timing
 from checkin.models import Outage
 
 from shared.changefeed import Change
@@ -80,12 +81,12 @@ def outcome_events(all_events, expected_id: uuid.UUID) -> list:
 
 
 @pytest.mark.parametrize(("moment", "timing", "status"), [
-    (FIRST_OPENS - SECOND, "unscheduled", "pending"),
-    (FIRST_OPENS, "on_time", "on_time"),
-    (CLOSES, "on_time", "on_time"),
-    (CLOSES + SECOND, "late", "late"),
-    (GRACE_ENDS, "late", "late"),
-    (GRACE_ENDS + SECOND, "unscheduled", "pending"),
+    (FIRST_OPENS - SECOND, Timing.unscheduled, Outcome.pending),
+    (FIRST_OPENS, Timing.on_time, Outcome.on_time),
+    (CLOSES, Timing.on_time, Outcome.on_time),
+    (CLOSES + SECOND, Timing.late, Outcome.late),
+    (GRACE_ENDS, Timing.late, Outcome.late),
+    (GRACE_ENDS + SECOND, Timing.unscheduled, Outcome.pending),
 ], ids=["second-before-opening", "opening", "closing", "second-after-closing", "end-of-grace",
         "second-after-grace"])
 async def test_the_edges_of_the_window_and_of_grace(checkin_app, checkin, case_id, clock, moment,
@@ -96,7 +97,7 @@ async def test_the_edges_of_the_window_and_of_grace(checkin_app, checkin, case_i
     first = (await expected(checkin_app, case_id))[0]
     assert first.opens_at == FIRST_OPENS
     assert first.status == status
-    if timing == "unscheduled":
+    if timing == Timing.unscheduled:
         assert recorded["expected_checkin_id"] is None
     else:
         assert recorded["expected_checkin_id"] == str(first.id)
@@ -109,9 +110,9 @@ async def test_a_check_in_a_second_after_grace_is_a_contact_and_the_window_is_mi
     await in_person(checkin, case_id)
     await run_jobs(checkin_app)
     first = (await expected(checkin_app, case_id))[0]
-    assert first.status == "missed"
+    assert first.status == Outcome.missed
     [contact] = await checkins(checkin_app, case_id)
-    assert contact.timing == "unscheduled"
+    assert contact.timing == Timing.unscheduled
     assert [c["id"] for c in (await case_checkins(checkin, case_id))["unscheduled_contacts"]] == [
         str(contact.id)]
 
@@ -120,10 +121,10 @@ async def test_the_job_leaves_a_window_alone_until_its_grace_is_over(
         checkin_app, case_id, clock):
     clock.move_to(GRACE_ENDS)
     await run_jobs(checkin_app)
-    assert (await expected(checkin_app, case_id))[0].status == "pending"
+    assert (await expected(checkin_app, case_id))[0].status == Outcome.pending
     clock.move_to(GRACE_ENDS + SECOND)
     await run_jobs(checkin_app)
-    assert (await expected(checkin_app, case_id))[0].status == "missed"
+    assert (await expected(checkin_app, case_id))[0].status == Outcome.missed
 
 
 # --- what a caseworker sees -------------------------------------------------------------
@@ -193,11 +194,11 @@ async def test_the_missed_job_is_idempotent_and_opens_one_follow_up(checkin_app,
     await run_jobs(checkin_app)
     await run_jobs(checkin_app)
     first = (await expected(checkin_app, case_id))[0]
-    assert [e.status for e in await expected(checkin_app, case_id)].count("missed") == 1
-    assert first.status == "missed"
+    assert [e.status for e in await expected(checkin_app, case_id)].count(Outcome.missed) == 1
+    assert first.status == Outcome.missed
     [follow_up] = await follow_ups(checkin_app, case_id)
     assert (follow_up.kind, follow_up.status, follow_up.assigned_to) == (
-        "missed_checkin", "open", "bob")
+        FollowUpKind.missed_checkin, FollowUpStatus.open, "bob")
     assert follow_up.expected_checkin_id == first.id
     assert follow_up.vulnerabilities == ["child", "disability"]
     assert "not delivered" not in follow_up.detail
@@ -234,7 +235,7 @@ async def test_an_excusal_before_the_window_holds_and_opens_no_follow_up(
     assert body["excusal"]["excused_by"] == "alice"
     clock.move_to(GRACE_ENDS + timedelta(days=1))
     await run_jobs(checkin_app)
-    assert (await expected(checkin_app, case_id))[0].status == "excused"
+    assert (await expected(checkin_app, case_id))[0].status == Outcome.excused
     assert await follow_ups(checkin_app, case_id) == []
 
 
@@ -243,7 +244,7 @@ async def test_an_excusal_turns_a_missed_check_in_into_excused(checkin_app, chec
     clock.move_to(GRACE_ENDS + timedelta(days=1))
     await run_jobs(checkin_app)
     first = (await expected(checkin_app, case_id))[0]
-    assert first.status == "missed"
+    assert first.status == Outcome.missed
     response = await excusal(checkin, first.id, "Was in hospital")
     assert response.status_code == 200, response.text
     assert response.json()["outcome"] == "excused"
@@ -253,7 +254,7 @@ async def test_an_excusal_turns_a_missed_check_in_into_excused(checkin_app, chec
     assert (last.data["status"], last.data["excusal_reason"]) == ("excused", "Was in hospital")
     # The missed check-in's follow-up is done: the caseworker dealt with it.
     [follow_up] = await follow_ups(checkin_app, case_id)
-    assert (follow_up.status, follow_up.closed_by) == ("closed", "alice")
+    assert (follow_up.status, follow_up.closed_by) == (FollowUpStatus.closed, "alice")
     assert follow_up.note == "Excused: Was in hospital"
 
 
@@ -263,7 +264,7 @@ async def test_an_attended_check_in_cannot_be_excused(checkin_app, checkin, case
     first = (await expected(checkin_app, case_id))[0]
     response = await excusal(checkin, first.id)
     assert response.status_code == 409
-    assert (await expected(checkin_app, case_id))[0].status == "on_time"
+    assert (await expected(checkin_app, case_id))[0].status == Outcome.on_time
 
 
 async def test_excusing_an_unknown_check_in_is_404(checkin):
@@ -277,7 +278,7 @@ async def test_an_excusal_needs_a_reason(checkin_app, checkin, case_id, body):
                                   headers=CASEWORKER)
     assert response.status_code == 422
     assert "reason" in [e["field"] for e in response.json()["errors"]]
-    assert (await expected(checkin_app, case_id))[0].status == "pending"
+    assert (await expected(checkin_app, case_id))[0].status == Outcome.pending
 
 
 async def test_only_caseworkers_excuse(checkin_app, checkin, case_id):
@@ -294,7 +295,7 @@ async def test_a_check_in_during_an_excused_window_still_counts_on_time(
     recorded = await in_person(checkin, case_id)
     assert recorded["timing"] == "on_time"
     assert recorded["expected_checkin_id"] == str(first.id)
-    assert (await expected(checkin_app, case_id))[0].status == "on_time"
+    assert (await expected(checkin_app, case_id))[0].status == Outcome.on_time
 
 
 # --- suspension mid-schedule ----------------------------------------------------------
@@ -310,14 +311,14 @@ async def test_suspension_mid_schedule(checkin_app, checkin, case_id, clock):
     clock.move_to(FIRST_OPENS + timedelta(hours=3))
     await apply(checkin_app, case_change(case_id=case_id, version=2, status="suspended"))
     [kept] = await expected(checkin_app, case_id)
-    assert (kept.opens_at, kept.status) == (FIRST_OPENS, "on_time")
+    assert (kept.opens_at, kept.status) == (FIRST_OPENS, Outcome.on_time)
     cancelled = {e.data["id"] for e in await events(checkin_app, "expected_checkin.cancelled")}
     assert cancelled == future_ids
 
     # Weeks pass while suspended: nothing is expected, so nothing is missed.
     clock.move_to(FIRST_OPENS + 3 * WEEK)
     await run_jobs(checkin_app)
-    assert [e.status for e in await expected(checkin_app, case_id)] == ["on_time"]
+    assert [e.status for e in await expected(checkin_app, case_id)] == [Outcome.on_time]
     assert await follow_ups(checkin_app, case_id) == []
     assert (await case_checkins(checkin, case_id))["status"] == "suspended"
 
@@ -326,12 +327,12 @@ async def test_suspension_mid_schedule(checkin_app, checkin, case_id, clock):
     clock.move_to(reactivated)
     await apply(checkin_app, case_change(case_id=case_id, version=3, status="active"))
     again = await expected(checkin_app, case_id)
-    assert again[0].status == "on_time"
+    assert again[0].status == Outcome.on_time
     assert len(again) > 1
-    assert all(e.opens_at > reactivated and e.status == "pending" for e in again[1:])
+    assert all(e.opens_at > reactivated and e.status == Outcome.pending for e in again[1:])
     assert again[1].opens_at == FIRST_OPENS + 4 * WEEK
     await run_jobs(checkin_app)
-    assert [e.status for e in await expected(checkin_app, case_id)].count("missed") == 0
+    assert [e.status for e in await expected(checkin_app, case_id)].count(Outcome.missed) == 0
 
 
 async def test_no_in_person_check_in_while_suspended(checkin_app, checkin, case_id, clock):
@@ -352,7 +353,7 @@ async def test_an_outage_excuses_a_missed_check_in_and_closes_its_follow_up(
     clock.move_to(GRACE_ENDS + timedelta(days=1))
     await run_jobs(checkin_app)
     [follow_up] = await follow_ups(checkin_app, case_id)
-    assert follow_up.status == "open"
+    assert follow_up.status == FollowUpStatus.open
 
     response = await declare(checkin, starts_at=FIRST_OPENS + timedelta(hours=1),
                              ends_at=FIRST_OPENS + timedelta(hours=4))
@@ -366,7 +367,7 @@ async def test_an_outage_excuses_a_missed_check_in_and_closes_its_follow_up(
     assert first["excusal"]["outage_id"] == outage["id"]
     assert first["excusal"]["excused_by"] == "system"
     [follow_up] = await follow_ups(checkin_app, case_id)
-    assert follow_up.status == "closed"
+    assert follow_up.status == FollowUpStatus.closed
     assert "SMS gateway down" in (follow_up.note or "")
     listed = await checkin.get("/v1/outages", headers=CASEWORKER)
     assert [o["id"] for o in listed.json()] == [outage["id"]]
@@ -377,13 +378,13 @@ async def test_an_outage_leaves_a_window_it_did_not_overlap_missed(checkin_app, 
     clock.move_to(GRACE_ENDS + WEEK + timedelta(days=1))
     await run_jobs(checkin_app)
     first, second = (await expected(checkin_app, case_id))[:2]
-    assert (first.status, second.status) == ("missed", "missed")
+    assert (first.status, second.status) == (Outcome.missed, Outcome.missed)
 
     response = await declare(checkin, starts_at=FIRST_OPENS + WEEK + timedelta(hours=1),
                              ends_at=FIRST_OPENS + WEEK + timedelta(hours=2))
     assert response.json()["excused"] == 1
     first, second = (await expected(checkin_app, case_id))[:2]
-    assert (first.status, second.status) == ("missed", "excused")
+    assert (first.status, second.status) == (Outcome.missed, Outcome.excused)
     by_window = {f.expected_checkin_id: f.status for f in await follow_ups(checkin_app, case_id)}
     assert by_window == {first.id: "open", second.id: "closed"}
 
@@ -396,9 +397,9 @@ async def test_an_outage_on_a_channel_the_case_does_not_use_excuses_nothing(
     response = await declare(checkin, starts_at=FIRST_OPENS, ends_at=GRACE_ENDS)
     assert response.status_code == 201
     assert response.json()["excused"] == 0
-    assert (await expected(checkin_app, case_id))[0].status == "missed"
+    assert (await expected(checkin_app, case_id))[0].status == Outcome.missed
     [follow_up] = await follow_ups(checkin_app, case_id)
-    assert follow_up.status == "open"
+    assert follow_up.status == FollowUpStatus.open
 
 
 async def test_an_outage_declared_before_the_job_excuses_instead_of_missing(
@@ -409,7 +410,7 @@ async def test_an_outage_declared_before_the_job_excuses_instead_of_missing(
     assert response.json()["excused"] == 0  # still pending: the job decides it
     await run_jobs(checkin_app)
     first = (await expected(checkin_app, case_id))[0]
-    assert first.status == "excused"
+    assert first.status == Outcome.excused
     assert str(first.outage_id) == response.json()["id"]
     assert "SMS gateway down" in (first.excusal_reason or "")
     assert await follow_ups(checkin_app, case_id) == []

@@ -11,6 +11,7 @@ import pytest
 import sqlalchemy as sa
 import time_machine
 from checkin.config import CheckinSettings
+from checkin.enums import Timing
 from checkin.models import Pin
 from checkin.pins import hash_pin, new_pin
 from cryptography.fernet import Fernet
@@ -121,7 +122,7 @@ async def test_the_lock_lifts_after_fifteen_minutes(checkin_app, checkin, case, 
     assert reply(await sms(checkin, pin)).startswith("After several wrong PINs")
     clock.shift(timedelta(seconds=2))
     assert reply(await sms(checkin, pin)).startswith("Thank you, your check-in is recorded")
-    assert [c.timing for c in await checkins(checkin_app, case_id)] == ["on_time"]
+    assert [c.timing for c in await checkins(checkin_app, case_id)] == [Timing.on_time]
 
 
 async def test_a_new_pin_lifts_the_lock_at_once(checkin_app, checkin, case):

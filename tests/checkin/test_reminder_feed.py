@@ -8,6 +8,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from checkin import feeds
+from checkin.enums import FollowUpKind
 
 from shared.changefeed import Change
 from tests.checkin.helpers import (
@@ -33,7 +34,7 @@ async def test_stop_opens_one_follow_up_to_agree_another_channel(checkin_app, ch
     for _ in range(2):
         assert (await sms(checkin, "STOP")).status_code == 200
     [opened] = await follow_ups(checkin_app, case_id)
-    assert opened.kind == "opted_out" and opened.assigned_to == "alice"
+    assert opened.kind == FollowUpKind.opted_out and opened.assigned_to == "alice"
     assert "not non-compliance" in opened.detail
     assert (await sms(checkin, "START")).status_code == 200
     assert len(await follow_ups(checkin_app, case_id)) == 1
@@ -45,7 +46,7 @@ async def test_an_unreachable_number_opens_one_follow_up(checkin_app, case):
         await from_notifications(checkin_app, "reminder.undeliverable", {
             "case_id": str(case_id), "channel": "sms", "reason": "invalid_number"})
     [opened] = await follow_ups(checkin_app, case_id)
-    assert opened.kind == "contact_unreachable" and "cannot receive" in opened.detail
+    assert opened.kind == FollowUpKind.contact_unreachable and "cannot receive" in opened.detail
     assert opened.vulnerabilities == ["survivor_of_trafficking"]
 
 

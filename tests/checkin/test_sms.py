@@ -7,6 +7,7 @@ import xml.etree.ElementTree as ET
 from datetime import timedelta
 
 import pytest
+from checkin.enums import Channel, Outcome, Timing
 from checkin.models import Reply
 
 from tests.checkin.helpers import (
@@ -58,8 +59,8 @@ async def test_the_pin_is_accepted_however_it_is_typed(checkin_app, checkin, cas
     assert reply.startswith("شكراً، تم تسجيل حضورك")  # Arabic: thank you, recorded
     assert "14 ديسمبر" in reply  # and when the next one is: 14 December
     [recorded] = await checkins(checkin_app, case_id)
-    assert (recorded.channel, recorded.timing) == ("sms", "on_time")
-    assert (await expected(checkin_app, case_id))[0].status == "on_time"
+    assert (recorded.channel, recorded.timing) == (Channel.sms, Timing.on_time)
+    assert (await expected(checkin_app, case_id))[0].status == Outcome.on_time
 
 
 @pytest.mark.parametrize(("language", "on_time", "late"), [
@@ -77,7 +78,7 @@ async def test_replies_come_in_the_persons_language(checkin_app, checkin, clock,
     clock.move_to(FIRST_OPENS + timedelta(days=7, hours=11))  # the next window closed at 19:00
     reply = text_of(await sms(checkin, pin))
     assert late in reply
-    assert [c.timing for c in await checkins(checkin_app, case_id)] == ["on_time", "late"]
+    assert [c.timing for c in await checkins(checkin_app, case_id)] == [Timing.on_time, Timing.late]
 
 
 async def test_a_late_reply_thanks_and_does_not_threaten(checkin_app, checkin, case, clock):
@@ -97,7 +98,7 @@ async def test_nothing_due_says_when_the_next_one_is(checkin_app, checkin, case,
     assert reply.startswith("شكراً، وصلتنا رسالتك. لا يوجد موعد حضور الآن")
     assert "7 ديسمبر" in reply
     [contact] = await checkins(checkin_app, case_id)
-    assert contact.timing == "unscheduled" and contact.expected_checkin_id is None
+    assert contact.timing == Timing.unscheduled and contact.expected_checkin_id is None
 
 
 async def test_a_second_check_in_in_the_same_window_is_thanked_not_counted_twice(
@@ -108,7 +109,8 @@ async def test_a_second_check_in_in_the_same_window_is_thanked_not_counted_twice
     clock.shift(timedelta(hours=2))
     reply = text_of(await sms(checkin, pin))
     assert "لقد سجّلت حضورك لهذا الموعد من قبل" in reply  # you already checked in
-    assert [e.status for e in await expected(checkin_app, case_id)][:2] == ["on_time", "pending"]
+    statuses = [e.status for e in await expected(checkin_app, case_id)]
+    assert statuses[:2] == [Outcome.on_time, Outcome.pending]
 
 
 async def test_a_wrong_pin_says_how_many_tries_are_left(checkin_app, checkin, clock):

@@ -14,6 +14,7 @@ from pathlib import Path
 import checkin.texts
 import httpx
 import pytest
+from checkin.enums import Channel, FollowUpKind, Outcome, Timing
 from checkin.models import CaseCopy, PinFailure, Reply, VoiceCall
 
 from tests.checkin.helpers import (
@@ -164,8 +165,8 @@ async def test_the_right_pin_in_the_window_is_recorded_on_time(checkin_app, chec
     assert voices(root) == {voice_of("ar")}
     assert hangs_up(root)
     [recorded] = await checkins(checkin_app, case_id)
-    assert (recorded.channel, recorded.timing) == ("voice", "on_time")
-    assert (await expected(checkin_app, case_id))[0].status == "on_time"
+    assert (recorded.channel, recorded.timing) == (Channel.voice, Timing.on_time)
+    assert (await expected(checkin_app, case_id))[0].status == Outcome.on_time
 
 
 async def test_a_late_call_in_the_grace_period_is_thanked_and_recorded_late(
@@ -178,8 +179,8 @@ async def test_a_late_call_in_the_grace_period_is_thanked_and_recorded_late(
     assert "وهو محسوب" in said(root)  # it still counts
     assert hangs_up(root)
     [recorded] = await checkins(checkin_app, case_id)
-    assert (recorded.channel, recorded.timing) == ("voice", "late")
-    assert (await expected(checkin_app, case_id))[0].status == "late"
+    assert (recorded.channel, recorded.timing) == (Channel.voice, Timing.late)
+    assert (await expected(checkin_app, case_id))[0].status == Outcome.late
 
 
 async def test_a_call_outside_any_window_is_kept_and_says_when_the_next_one_is(
@@ -192,7 +193,7 @@ async def test_a_call_outside_any_window_is_kept_and_says_when_the_next_one_is(
                           "check-in is Monday 7 December, 09:00 to 19:00. Goodbye.")
     assert hangs_up(root)
     [contact] = await checkins(checkin_app, case_id)
-    assert (contact.channel, contact.timing) == ("voice", "unscheduled")
+    assert (contact.channel, contact.timing) == (Channel.voice, Timing.unscheduled)
     assert contact.expected_checkin_id is None
 
 
@@ -211,7 +212,7 @@ async def test_a_wrong_pin_says_how_many_tries_are_left_and_asks_again(checkin_a
     assert gather(root).get("action") == f"{VOICE}/pin?attempt=3"
     root = await call.press(root, pin)
     assert said(root).startswith("Thank you, your check-in is recorded.")
-    assert [c.timing for c in await checkins(checkin_app, case_id)] == ["on_time"]
+    assert [c.timing for c in await checkins(checkin_app, case_id)] == [Timing.on_time]
 
 
 async def test_five_wrong_pins_lock_the_phone_until_a_new_pin(checkin_app, checkin, clock):
@@ -229,7 +230,7 @@ async def test_five_wrong_pins_lock_the_phone_until_a_new_pin(checkin_app, check
         "can give you a new PIN, or you can check in in person. Goodbye.")
     assert hangs_up(root)
     [follow_up] = await follow_ups(checkin_app, case_id)
-    assert (follow_up.kind, follow_up.assigned_to) == ("pin_locked", "alice")
+    assert (follow_up.kind, follow_up.assigned_to) == (FollowUpKind.pin_locked, "alice")
 
     # Even the right PIN is refused while locked, from a new call.
     again = Call(checkin)
@@ -243,7 +244,7 @@ async def test_five_wrong_pins_lock_the_phone_until_a_new_pin(checkin_app, check
     lifted = Call(checkin)
     root = await lifted.press(await lifted.start(), new)
     assert said(root).startswith("Thank you, your check-in is recorded.")
-    assert [c.channel for c in await checkins(checkin_app, case_id)] == ["voice"]
+    assert [c.channel for c in await checkins(checkin_app, case_id)] == [Channel.voice]
 
 
 async def test_a_caller_without_a_pin_is_told_to_ask_the_caseworker(checkin_app, checkin, clock):
@@ -295,7 +296,7 @@ async def test_a_pin_typed_after_a_reprompt_is_recorded(checkin_app, checkin, ca
     root = await call.silence(await call.start())
     root = await call.press(root, pin)
     assert said(root).startswith("شكراً، تم تسجيل حضورك")
-    assert [c.timing for c in await checkins(checkin_app, case_id)] == ["on_time"]
+    assert [c.timing for c in await checkins(checkin_app, case_id)] == [Timing.on_time]
 
 
 async def test_silence_after_a_wrong_pin_keeps_the_count(checkin_app, checkin, case):
@@ -359,7 +360,7 @@ async def test_an_unknown_caller_checks_in_with_the_case_number_in_french(
     assert "14 décembre" in said(root)
     assert hangs_up(root)
     [recorded] = await checkins(checkin_app, case_id)
-    assert (recorded.channel, recorded.timing) == ("voice", "on_time")
+    assert (recorded.channel, recorded.timing) == (Channel.voice, Timing.on_time)
 
 
 async def test_an_unknown_case_number_is_asked_again_then_goodbye(checkin_app, checkin, case):
@@ -436,7 +437,7 @@ async def test_an_unknown_caller_with_a_wrong_pin_is_asked_again(checkin_app, ch
     assert gather(root).get("action") == f"{VOICE}/pin?attempt=2"
     root = await call.press(root, pin)
     assert said(root).startswith("Merci de votre appel. Aucun pointage n'est prévu maintenant.")
-    assert [c.channel for c in await checkins(checkin_app, case_id)] == ["voice"]
+    assert [c.channel for c in await checkins(checkin_app, case_id)] == [Channel.voice]
 
 
 # --- retries -------------------------------------------------------------------------
@@ -611,7 +612,7 @@ async def test_keys_no_keypad_sends_as_the_pin_are_a_wrong_pin(checkin_app, chec
     assert gather(root).get("action") == f"{VOICE}/pin?attempt=2"
     root = await call.press(root, pin)  # the PIN itself still works after
     assert hangs_up(root)
-    assert [c.channel for c in await checkins(checkin_app, case_id)] == ["voice"]
+    assert [c.channel for c in await checkins(checkin_app, case_id)] == [Channel.voice]
 
 
 async def test_the_pin_in_arabic_indic_digits_is_a_wrong_pin(checkin_app, checkin, case, clock):
