@@ -68,7 +68,13 @@ def decode_token(token: str, *, secret: str, leeway: float = 30.0) -> Principal:
     if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
         raise Unauthorized("The token's roles claim must be a list.",
                            headers=_challenge("invalid_token"))
-    return Principal(sub=str(claims["sub"]), roles=frozenset(roles) & set(Role))
+    sub = str(claims["sub"])
+    # The subject is stored as an actor and a caseworker: a signed NUL or line break in
+    # it would otherwise reach the database (a 500 on PostgreSQL) or forge a log line.
+    if not 0 < len(sub) <= 128 or not sub.isprintable():
+        raise Unauthorized("The token's subject must be 1 to 128 printable characters.",
+                           headers=_challenge("invalid_token"))
+    return Principal(sub=sub, roles=frozenset(roles) & set(Role))
 
 
 def _challenge(error: str | None = None) -> dict[str, str]:

@@ -30,7 +30,7 @@ from sqlmodel import Field, SQLModel
 
 from shared.auth import Role, require_roles
 from shared.db import SessionDep, UTCDateTime, utcnow
-from shared.errors import ValidationFailed
+from shared.errors import ValidationFailed, problem_responses
 
 log = logging.getLogger("waymark.changefeed")
 
@@ -158,7 +158,8 @@ def changes_router(table: type[ChangeEventBase]) -> APIRouter:
     (events carry what consumers need, which can include personal data)."""
     router = APIRouter(tags=["change feed"])
 
-    @router.get("/v1/changes", response_model=ChangePage)
+    @router.get("/v1/changes", response_model=ChangePage,
+                responses=problem_responses(401, 403, 422))
     async def list_changes(
         session: SessionDep,
         _caller: Annotated[Any, require_roles(Role.service)],

@@ -89,7 +89,7 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@health_router.get("/readyz")
+@health_router.get("/readyz", responses={503: {"description": "The database does not answer."}})
 async def readyz(request: Request) -> JSONResponse:
     """503 when the database does not answer. Otherwise 200, with each change feed the
     service follows: its cursor, the unknown event types it skipped, and whether it is

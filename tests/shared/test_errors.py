@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import auth
+from tests.conftest import auth, token
 
 CASEWORKER = auth("caseworker")
 
@@ -60,3 +60,11 @@ async def test_openapi_documents_errors_as_problem_details(registry):
     assert errors
     for path, method, status, response in errors:
         assert list(response["content"]) == ["application/problem+json"], (path, method, status)
+
+
+@pytest.mark.parametrize("sub", ["ali\x00ce", "alice\nERROR forged line", "", "x" * 129])
+async def test_a_token_subject_no_database_or_log_should_hold_is_401(registry, sub):
+    headers = {"Authorization": f"Bearer {token('caseworker', sub=sub)}"}
+    response = await registry.get("/v1/cases", headers=headers)
+    assert response.status_code == 401
+    assert "subject" in response.json()["detail"]
