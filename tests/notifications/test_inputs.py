@@ -91,3 +91,12 @@ def test_the_openapi_lists_each_routes_errors_as_problem_details(notifications_a
         assert {s for s in responses if s >= "4"} == statuses
         for status in statuses:
             assert "application/problem+json" in responses[status]["content"]
+
+
+@pytest.mark.parametrize("request_id", ["x" * 10_000, "\u00e9t\u00e9", "", " ", "a\tb"])
+async def test_any_request_id_is_answered(notifications_app, notifications, clock, request_id):
+    case_id, _ = await add_person(notifications_app)
+    response = await notifications.get(
+        f"/v1/cases/{case_id}/notifications",
+        headers={**CASEWORKER, "X-Request-ID": request_id.encode("latin-1")})
+    assert response.status_code == 200
