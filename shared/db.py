@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Annotated, Any
 
 import sqlalchemy as sa
@@ -17,6 +18,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlmodel import AutoString
 
 # Deterministic constraint names, so Alembic can alter them on SQLite and PostgreSQL alike.
 NAMING_CONVENTION = {
@@ -146,3 +148,15 @@ async def database_ready(engine: AsyncEngine) -> bool:
 def dialect_insert(session: AsyncSession) -> Any:
     """``insert`` of the session's dialect, for ``ON CONFLICT`` (PostgreSQL or SQLite)."""
     return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+
+
+def one_of(column: str, vocabulary: type[StrEnum]) -> sa.CheckConstraint:
+    """CHECK that ``column`` holds a member of ``vocabulary`` (or NULL), named
+    ``ck_<table>_<column>``; a new member comes with a migration that widens it."""
+    values = ", ".join(f"'{member.value}'" for member in vocabulary)
+    return sa.CheckConstraint(f"{column} IN ({values})", name=column)
+
+
+def vocabulary(length: int) -> AutoString:
+    """A vocabulary's column: its string value (SQLModel would make an ENUM type)."""
+    return AutoString(length=length)

@@ -132,9 +132,13 @@ async def _background(app: FastAPI, settings: NotificationsSettings) -> AsyncIte
                                            timeout=settings.http_timeout_seconds)
     app.state.provider = make_provider(settings, lambda: app.state.sessionmaker)
 
+    # Kept for the app's life: a stalled feed's backoff and what /readyz shows of it
+    # live on the consumer.
+    app.state.registry_feed, app.state.checkin_feed = feeds(app)
+
     async def poll_feeds() -> None:
         # Registry first: a contact known before its check-ins arrive plans in one go.
-        for feed in feeds(app):
+        for feed in (app.state.registry_feed, app.state.checkin_feed):
             await feed.tick()
 
     async def dispatch() -> None:
