@@ -45,3 +45,31 @@ def run_env(metadata: sa.MetaData, default_url: str) -> None:
         with context.begin_transaction():
             context.run_migrations()
     engine.dispose()
+
+
+Checks = dict[str, dict[str, tuple[str, ...]]]
+
+
+def add_checks(checks: Checks) -> None:
+    """In a revision's ``upgrade``: for ``{table: {column: values}}``, a CHECK named
+    ``ck_<table>_<column>`` that the column holds one of ``values`` (or NULL). Batch mode,
+    so SQLite rebuilds the table. A revision writes its values out rather than importing
+    an enum: it states the schema as it was on its day."""
+    from alembic import op
+
+    for table, columns in checks.items():
+        with op.batch_alter_table(table, schema=None) as batch_op:
+            for column, values in columns.items():
+                batch_op.create_check_constraint(
+                    op.f(f"ck_{table}_{column}"),
+                    f"{column} IN ({', '.join(repr(v) for v in values)})")
+
+
+def drop_checks(checks: Checks) -> None:
+    """In a revision's ``downgrade``: drop what ``add_checks(checks)`` added."""
+    from alembic import op
+
+    for table, columns in checks.items():
+        with op.batch_alter_table(table, schema=None) as batch_op:
+            for column in columns:
+                batch_op.drop_constraint(op.f(f"ck_{table}_{column}"), type_="check")
