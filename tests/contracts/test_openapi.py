@@ -18,21 +18,23 @@ EXAMPLES = 6  # per operation, role and mode: with every operation, under 60 s i
 SEED = 20261201
 
 
-def fuzz(schema, role: str) -> tuple[int, list[str]]:
-    """Every operation, as ``role``; returns (requests made, the 5xx seen)."""
+def fuzz(schema, role: str, case_id: str) -> tuple[int, list[str]]:
+    """Every operation, as ``role``; returns (requests made, the 5xx seen). Every other
+    example names ``case_id``, a case that exists, where the path has one."""
     headers = dict(auth(role, sub=f"fuzz-{role}"))
     seen: list[str] = []
     made = 0
     for result in schema.get_all_operations():
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
             try:
-                made += _examples(result.ok(), mode, headers, seen)
+                made += _examples(result.ok(), mode, headers, seen, case_id)
             except Unsatisfiable:  # no invalid input exists (an operation without inputs)
                 assert mode is GenerationMode.NEGATIVE
     return made, seen
 
 
-def _examples(operation, mode: GenerationMode, headers: dict[str, str], seen: list[str]) -> int:
+def _examples(operation, mode: GenerationMode, headers: dict[str, str], seen: list[str],
+              case_id: str) -> int:
     made = 0
 
     @seed(SEED)
@@ -41,6 +43,8 @@ def _examples(operation, mode: GenerationMode, headers: dict[str, str], seen: li
     @given(case=operation.as_strategy(generation_mode=mode))
     def run(case):
         nonlocal made
+        if made % 2 == 0 and "case_id" in (case.path_parameters or {}):
+            case.path_parameters["case_id"] = case_id
         response = case.call(headers={**(case.headers or {}), **headers})
         made += 1
         if response.status_code >= 500:
@@ -61,7 +65,7 @@ def test_no_input_and_no_role_gets_a_server_error(schemas, service, capsys):
     totals = {}
     failures: list[str] = []
     for role in ROLES:
-        made, found = fuzz(schemas[service], role)
+        made, found = fuzz(schemas[service], role, schemas["case_id"])
         totals[role] = made
         failures += found
     with capsys.disabled():
