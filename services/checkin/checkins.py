@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from checkin.cases import get_case
-from checkin.enums import ATTENDED, OUTSTANDING, Channel, IdentityCheck, Timing
+from checkin.enums import ATTENDED, OUTSTANDING, Channel, IdentityCheck, Outcome, Timing
 from checkin.events import CheckinRecorded, ExpectedCheckinOutcome, publish_events
 from checkin.models import CaseCopy, Checkin, ExpectedCheckin
 from checkin.schedule import next_expected
@@ -29,6 +29,7 @@ _OUTSTANDING = (
 _INSERT_CHECKIN = sa.insert(Checkin.__table__)  # type: ignore[attr-defined]
 _SETTLE = sa.update(ExpectedCheckin.__table__).where(  # type: ignore[attr-defined]
     ExpectedCheckin.__table__.c.id == sa.bindparam("expected_id"))  # type: ignore[attr-defined]
+
 
 @dataclass(frozen=True, slots=True)
 class Recorded:
@@ -85,7 +86,7 @@ async def record_checkin(
     await session.execute(_INSERT_CHECKIN, checkin.model_dump())
     events: list[CheckinRecorded | ExpectedCheckinOutcome] = [CheckinRecorded.of(checkin)]
     if expected is not None:
-        settled = {"status": timing, "checkin_id": checkin.id, "decided_at": now}
+        settled = {"status": Outcome(timing), "checkin_id": checkin.id, "decided_at": now}
         await session.execute(_SETTLE, {**settled, "expected_id": expected.id})
         for name, value in settled.items():  # the loaded row, as now stored
             set_committed_value(expected, name, value)

@@ -151,6 +151,7 @@ async def _pin_reply(session: AsyncSession, candidates: list[tuple[CaseCopy, Pin
 # --- voice --------------------------------------------------------------------------
 
 VOICE = "/v1/twilio/voice"
+_VOICE_STEPS = frozenset(VoiceStep)
 
 
 def _say(node: VoiceResponse | Gather, lang: Language, text: str) -> None:
@@ -222,7 +223,7 @@ async def voice_timeout(session: AsyncSession, *, call_sid: str, step: str, atte
     if repeat > MAX_REPEATS:
         return _goodbye(lang, lang.say("voice_goodbye_timeout"))
     # Only our own redirects name a step: anything else starts again at the menu.
-    chosen = VoiceStep(step) if step in VoiceStep.__members__ else VoiceStep.language
+    chosen = VoiceStep(step) if step in _VOICE_STEPS else VoiceStep.language
     return prompt(chosen, None if chosen == VoiceStep.language else lang, attempt=attempt, repeat=repeat,
                   preface=lang.say("voice_no_input"))
 

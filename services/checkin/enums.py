@@ -118,6 +118,21 @@ REMINDER_RANK = {ReminderDelivery.failed: 1, ReminderDelivery.undelivered: 1,
 NOT_DELIVERED = (ReminderDelivery.undelivered, ReminderDelivery.failed)
 
 
+class RegistryEvent(StrEnum):
+    """The registry's events checkin applies (each carries the whole case)."""
+
+    case_created = "case.created"
+    case_updated = "case.updated"
+    case_status_changed = "case.status_changed"
+
+
+class NotificationsEvent(StrEnum):
+    """The notifications service's events checkin applies."""
+
+    reminder_status = "reminder.status"
+    reminder_undeliverable = "reminder.undeliverable"
+
+
 class EventType(StrEnum):
     """What checkin publishes on its change feed (``checkin.events``)."""
 

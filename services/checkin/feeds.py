@@ -16,7 +16,15 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from checkin.cases import get_case
-from checkin.enums import REMINDER_RANK, CaseStatus, Channel, FollowUpKind, ReminderDelivery
+from checkin.enums import (
+    REMINDER_RANK,
+    CaseStatus,
+    Channel,
+    FollowUpKind,
+    NotificationsEvent,
+    RegistryEvent,
+    ReminderDelivery,
+)
 from checkin.follow_ups import open_once
 from checkin.models import CaseCopy, ExpectedCheckin
 from checkin.schedule import plan_schedule
@@ -38,7 +46,7 @@ class _Versioned(_ReadModel):
 
 # --- the registry's feed ---------------------------------------------------------------
 
-REGISTRY_EVENTS = frozenset({"case.created", "case.updated", "case.status_changed"})
+_REGISTRY_EVENTS = frozenset(RegistryEvent)
 
 
 class PersonCopy(_ReadModel):
@@ -77,7 +85,7 @@ class CaseChange(_Versioned):
 def parse_registry_change(change: Change) -> CaseChange:
     """The registry's event as checkin reads it; ``UnknownEvent`` for a type it does not
     know, a ``pydantic.ValidationError`` for a payload it cannot read."""
-    if change.type not in REGISTRY_EVENTS:
+    if change.type not in _REGISTRY_EVENTS:
         raise UnknownEvent(change.type)
     return CaseChange.model_validate(change.data)
 
@@ -134,7 +142,8 @@ class ReminderUndeliverable(_Versioned):
 
 NotificationsChange = ReminderStatus | ReminderUndeliverable
 NOTIFICATIONS_EVENTS: dict[str, type[NotificationsChange]] = {
-    "reminder.status": ReminderStatus, "reminder.undeliverable": ReminderUndeliverable}
+    NotificationsEvent.reminder_status: ReminderStatus,
+    NotificationsEvent.reminder_undeliverable: ReminderUndeliverable}
 
 
 def parse_notifications_change(change: Change) -> NotificationsChange:

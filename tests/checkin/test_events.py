@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pydantic
 import pytest
 from checkin import feeds
-from checkin.enums import EventType
+from checkin.enums import CaseStatus, Channel, EventType, RegistryEvent
 from checkin.events import EVENTS
 
 from shared.changefeed import Change, UnknownEvent
@@ -117,3 +117,12 @@ def test_a_case_event_checkin_cannot_read_is_an_error(broken):
 def test_a_notifications_event_checkin_cannot_read_is_an_error(type, data):
     with pytest.raises(pydantic.ValidationError):
         feeds.parse_notifications_change(change(type, data))
+
+
+def test_checkin_reads_every_case_status_and_event_the_registry_publishes():
+    # Checkin cannot import the registry; its tests can, to catch a vocabulary drifting.
+    from registry import enums as registry
+
+    assert set(CaseStatus) == set(registry.CaseStatus)
+    assert set(RegistryEvent) == set(registry.EventType)
+    assert set(Channel) == set(registry.Channel)

@@ -631,3 +631,12 @@ async def test_a_call_sid_of_another_shape_is_refused(checkin_app, checkin, case
     response = await twilio_post(checkin, VOICE, call.params())
     assert response.status_code == 403
     assert await rows(checkin_app, VoiceCall) == []
+
+
+@pytest.mark.parametrize("step", ["speech", "PIN", "%00"])
+async def test_a_prompt_for_a_step_we_never_sent_plays_the_menu(checkin, case, step):
+    call = Call(checkin, phone=STRANGER)
+    menu = await call.start()
+    root = await call.post(f"{VOICE}/prompt?step={step}&attempt=1&repeat=1")
+    assert gather(root).get("action") == f"{VOICE}/language?attempt=1"
+    assert said(root) == said(menu)
