@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime, time
-from enum import StrEnum
 
 import sqlalchemy as sa
-from sqlmodel import AutoString, Field, SQLModel
+from sqlmodel import Field, SQLModel
 
 from checkin.enums import (
     CaseStatus,
@@ -22,19 +21,7 @@ from checkin.enums import (
     Timing,
 )
 from shared.changefeed import ChangeEventBase, FeedCursorBase, event_order_index
-from shared.db import UTCDateTime, new_metadata, utcnow
-
-
-def one_of(column: str, vocabulary: type[StrEnum]) -> sa.CheckConstraint:
-    """CHECK that ``column`` holds a member of ``vocabulary`` (or NULL), named
-    ``ck_<table>_<column>``; a new member comes with a migration that widens it."""
-    values = ", ".join(f"'{member.value}'" for member in vocabulary)
-    return sa.CheckConstraint(f"{column} IN ({values})", name=column)
-
-
-def vocabulary(length: int) -> AutoString:
-    """A vocabulary's column: its string value (SQLModel would make an ENUM type)."""
-    return AutoString(length=length)
+from shared.db import UTCDateTime, new_metadata, one_of, utcnow, vocabulary
 
 
 class CheckinModel(SQLModel):

@@ -4,28 +4,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime, time
-from enum import StrEnum
 
 import sqlalchemy as sa
-from sqlmodel import AutoString, Field, Relationship, SQLModel
+from sqlmodel import Field, Relationship, SQLModel
 
 from registry.enums import CaseStatus, Outcome, Sex
 from shared.changefeed import ChangeEventBase, event_order_index
-from shared.db import UTCDateTime, new_metadata, utcnow
-
-
-def one_of(column: str, vocabulary: type[StrEnum]) -> sa.CheckConstraint:
-    """CHECK that ``column`` holds a member of ``vocabulary`` (or NULL), named
-    ``ck_<table>_<column>`` by the naming convention. A new member needs a migration
-    that re-creates the constraint."""
-    values = ", ".join(f"'{member.value}'" for member in vocabulary)
-    return sa.CheckConstraint(f"{column} IN ({values})", name=column)
-
-
-def vocabulary(length: int) -> AutoString:
-    """The column type of a vocabulary: its string value, as the database always held
-    it (SQLModel would otherwise make an ENUM type out of the ``StrEnum``)."""
-    return AutoString(length=length)
+from shared.db import UTCDateTime, new_metadata, one_of, utcnow, vocabulary
 
 
 class RegistryModel(SQLModel):

@@ -10,7 +10,7 @@ Create Date: 2026-12-01 21:45:00
 """
 from collections.abc import Sequence
 
-from alembic import op
+from shared.migrations import add_checks, drop_checks
 
 revision: str = 'che0004'
 down_revision: str | Sequence[str] | None = 'che0003'
@@ -38,20 +38,9 @@ CHECKS = {
 }
 
 
-def _condition(column: str, values: tuple[str, ...]) -> str:
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
-
-
 def upgrade() -> None:
-    for table, columns in CHECKS.items():
-        with op.batch_alter_table(table, schema=None) as batch_op:
-            for column, values in columns.items():
-                batch_op.create_check_constraint(
-                    op.f(f"ck_{table}_{column}"), _condition(column, values))
+    add_checks(CHECKS)
 
 
 def downgrade() -> None:
-    for table, columns in CHECKS.items():
-        with op.batch_alter_table(table, schema=None) as batch_op:
-            for column in columns:
-                batch_op.drop_constraint(op.f(f"ck_{table}_{column}"), type_="check")
+    drop_checks(CHECKS)
