@@ -21,6 +21,9 @@ class CheckinSettings(ServiceSettings):
     feed_poll_seconds: float = Field(2.0, validation_alias="WAYMARK_CHECKIN_FEED_POLL_SECONDS")
     # The key PINs are hashed with (HMAC-SHA256); never stored in the database.
     pin_key: str = Field(DEV_PIN_KEY, validation_alias="WAYMARK_PIN_KEY")
+    # The Twilio account whose webhooks are ours: any other AccountSid is refused (403).
+    twilio_account_sid: str = Field(
+        "AC00000000000000000000000000000000", validation_alias="TWILIO_ACCOUNT_SID")
     pin_max_failures: int = 5
     pin_failure_window_minutes: int = 15
     pin_lock_minutes: int = 15

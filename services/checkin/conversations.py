@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from twilio.twiml.messaging_response import MessagingResponse
-from twilio.twiml.voice_response import Gather, VoiceResponse
+from twilio.twiml.voice_response import Gather, Hangup, VoiceResponse
 
 from checkin import checkins, follow_ups, pins, replies, schedule
 from checkin.cases import KEYPAD_REFERENCE_DIGITS, case_by_reference, cases_by_phone, get_case
@@ -34,6 +34,10 @@ HELP = frozenset({"HELP", "INFO", "AIDE", "AYUDA", "مساعدة"})
 STATUS = frozenset({"NEXT", "STATUS", "PROCHAIN", "SIGUIENTE", "التالي"})
 # An optional word (CHECKIN, PIN, any script), then the digits, spaces allowed.
 _PIN = re.compile(r"(?:[^\W\d_]+[\s:#.,-]*)?([0-9][0-9\s.-]*)")
+
+# What a replay hears once the first answer is no longer kept: nothing at all.
+SILENT_SMS = str(MessagingResponse())
+HANG_UP = str(VoiceResponse().append(Hangup()))
 
 PIN_DIGITS = 6
 GATHER_TIMEOUT = 8  # seconds of silence before Twilio moves on

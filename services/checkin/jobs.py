@@ -15,8 +15,10 @@ from shared.db import utcnow
 
 log = logging.getLogger("waymark.checkin.jobs")
 
-# Twilio retries a webhook for minutes, not days; a week is generous.
+# Twilio retries a webhook for minutes, not days: a week is generous for the answers.
+# The keys stay 400 days, so a request captured and replayed later records nothing.
 REPLY_RETENTION = timedelta(days=7)
+KEY_RETENTION = timedelta(days=400)
 
 
 async def extend_horizons(sessionmaker: async_sessionmaker[AsyncSession], *,
@@ -48,7 +50,9 @@ async def tick(sessionmaker: async_sessionmaker[AsyncSession], *, horizon: timed
         planned = await extend_horizons(sessionmaker, horizon=horizon)
         decided = await decide_missed(sessionmaker)
         async with sessionmaker() as session, session.begin():
-            await replies.prune(session, before=utcnow() - REPLY_RETENTION)
+            now = utcnow()
+            await replies.prune(session, bodies_before=now - REPLY_RETENTION,
+                                keys_before=now - KEY_RETENTION)
     except Exception as exc:
         log.error("checkin jobs failed: %s", type(exc).__name__)
         return

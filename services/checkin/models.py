@@ -108,6 +108,26 @@ class PinFailure(CheckinModel, table=True):
     case_id: uuid.UUID
     channel: Channel = Field(sa_type=vocabulary(16))
     at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    # Set when the PIN followed a case number typed from a phone that is not the case's
+    # (the caller's number hash, or ``withheld``): it counts only against that route, so
+    # a stranger can never lock the person's own phone or SMS. Empty for those.
+    route: str | None = Field(default=None, max_length=64)
+
+
+class PinLock(CheckinModel, table=True):
+    """A lock, kept after it ends: whether a window closed while the person was locked
+    out is decided later (by the job), when the lock may be over or lifted. ``route``
+    as in ``PinFailure``: empty for the person's own phone and SMS."""
+
+    __tablename__ = "pin_locks"
+    __table_args__ = (sa.Index("ix_pin_locks_case_id_ends_at", "case_id", "ends_at"),)
+
+    id: int | None = Field(
+        default=None, primary_key=True, sa_type=sa.BigInteger().with_variant(sa.Integer, "sqlite"))
+    case_id: uuid.UUID
+    route: str | None = Field(default=None, max_length=64)
+    starts_at: datetime = Field(sa_type=UTCDateTime)
+    ends_at: datetime = Field(sa_type=UTCDateTime)
 
 
 class ExpectedCheckin(CheckinModel, table=True):
@@ -159,15 +179,20 @@ class Checkin(CheckinModel, table=True):
 
 class Reply(CheckinModel, table=True):
     """The answer given to a webhook or idempotent request, by its key (``sms:<MessageSid>``,
-    ``voice:<CallSid>:<step>``, ``in_person:<Idempotency-Key>``): a retry gets the same
-    answer and records nothing twice."""
+    ``voice:<CallSid>:<step>``, ``in_person:<hash of actor and Idempotency-Key>``): a retry
+    gets the same answer and records nothing twice. The key is kept 400 days, the body
+    only 7 (``body`` empty after that): a replay after that records nothing and is told
+    nothing."""
 
     __tablename__ = "replies"
 
     key: str = Field(primary_key=True, max_length=200)
     status_code: int = Field(default=200)
     media_type: str = Field(default="application/xml", max_length=64)
-    body: str = Field(default="", sa_type=sa.Text)
+    body: str | None = Field(default="", sa_type=sa.Text, nullable=True)
+    # SHA-256 of the request an ``Idempotency-Key`` came with: the same key with another
+    # request is refused rather than answered with the first one's answer.
+    request_hash: str | None = Field(default=None, max_length=64)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
 
 

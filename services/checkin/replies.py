@@ -4,6 +4,7 @@ and hear the same answer."""
 from __future__ import annotations
 
 import functools
+import hashlib
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -13,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from checkin.models import Reply, VoiceCall
 from shared.db import dialect_insert, utcnow
+from shared.errors import Conflict, ValidationFailed
 
 
 @functools.cache
@@ -48,7 +50,49 @@ async def voice_call(session: AsyncSession, *, call_sid: str) -> VoiceCall:
     return call
 
 
-async def prune(session: AsyncSession, *, before: datetime) -> None:
-    """Webhook replies and call state are only needed while Twilio might retry."""
-    await session.execute(sa.delete(Reply).where(Reply.created_at < before))
-    await session.execute(sa.delete(VoiceCall).where(VoiceCall.created_at < before))
+async def prune(session: AsyncSession, *, bodies_before: datetime, keys_before: datetime) -> None:
+    """Stored answers and call state are only needed while Twilio might retry, so they
+    go after a week; the keys stay far longer (400 days), so a request captured and
+    replayed months later still finds its key taken and records nothing."""
+    await session.execute(sa.update(Reply).where(
+        Reply.created_at < bodies_before, Reply.body.is_not(None)).values(body=None))
+    await session.execute(sa.delete(VoiceCall).where(VoiceCall.created_at < bodies_before))
+    await session.execute(sa.delete(Reply).where(Reply.created_at < keys_before))
+
+
+def request_key(*, endpoint: str, actor: str, idempotency_key: str) -> str:
+    """An ``Idempotency-Key`` is the client's name for one request of one actor to one
+    endpoint: another actor's or endpoint's same key is another request. Hashed, so any
+    subject and key fit the column."""
+    scope = "\0".join((endpoint, actor, idempotency_key)).encode()
+    return f"idem:{hashlib.sha256(scope).hexdigest()}"
+
+
+async def earlier_request(session: AsyncSession, *, key: str, request_hash: str) -> Reply | None:
+    """The stored answer to an earlier request under ``key``, if there was one. The same
+    key with another request is refused (422): it must never be answered with the
+    first one's answer, which could be another case's. An answer no longer kept
+    (after 7 days) is a 409: the key was used, and nothing is recorded again."""
+    earlier = await session.get(Reply, key)
+    if earlier is None:
+        return None
+    if earlier.request_hash != request_hash:
+        raise ValidationFailed.field(
+            "Idempotency-Key", "this key was already used for a different request")
+    if earlier.body is None:
+        raise Conflict("This Idempotency-Key was already used; its answer is no longer kept.")
+    return earlier
+
+
+async def store_request(session: AsyncSession, *, key: str, request_hash: str, body: str,
+                        status_code: int) -> None:
+    """Store the answer to an idempotent request in its own transaction. A concurrent
+    request with the same key that got there first makes this one a 409, its work
+    rolled back: the client retries and gets the first answer (or a 422)."""
+    inserted = await session.scalar(_store_reply_statement(dialect_insert(session)), {
+        "key": key, "body": body, "status_code": status_code,
+        "media_type": "application/json", "request_hash": request_hash,
+        "created_at": utcnow()})
+    if inserted is None:
+        await session.rollback()
+        raise Conflict("A request with this Idempotency-Key is being processed; try again.")

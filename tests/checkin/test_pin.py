@@ -154,7 +154,10 @@ async def test_a_right_pin_clears_earlier_mistakes(checkin_app, checkin, case):
 def test_production_refuses_the_development_pin_key(monkeypatch):
     production = {"WAYMARK_ENV": "production", "WAYMARK_AUTH_SECRET": "s" * 40,
                   "WAYMARK_PHONE_KEYS": Fernet.generate_key().decode(),
-                  "WAYMARK_PHONE_HASH_KEY": "h" * 40, "TWILIO_AUTH_TOKEN": "t" * 32}
+                  "WAYMARK_PHONE_HASH_KEY": "h" * 40, "TWILIO_AUTH_TOKEN": "t" * 32,
+                  "WAYMARK_AUTH_JWKS_URL": "https://id.example.org/jwks",
+                  "WAYMARK_AUTH_ISSUER": "https://id.example.org/",
+                  "WAYMARK_AUTH_AUDIENCE": "waymark"}
     for name, value in production.items():
         monkeypatch.setenv(name, value)
     with pytest.raises(ValueError, match="WAYMARK_PIN_KEY"):

@@ -49,9 +49,9 @@ async def test_a_malformed_authorization_is_401(notifications, header):
 
 @pytest.mark.parametrize("sid", ["", "SM\x00" + "1" * 30, "SM²" + "1" * 31, "S" * 65, "SM 1",
                                  "SM١٢"])
-async def test_a_malformed_sid_is_422(notifications_app, notifications, clock, sid):
+async def test_a_malformed_sid_is_403(notifications_app, notifications, clock, sid):
     response = await status_callback(notifications, message(sid, "delivered"))
-    assert response.status_code == 422 and "MessageSid" in response.text
+    assert response.status_code == 403 and "MessageSid" in response.text
 
 
 @pytest.mark.parametrize("code", ["²", "١٢٣", "x" * 1000, "\x00", "12345678901"])

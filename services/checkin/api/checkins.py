@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import hashlib
 import uuid
 from typing import Annotated
 from zoneinfo import ZoneInfo
@@ -26,8 +27,19 @@ async def check_in_person(
     idempotency_key: Annotated[str | None, Header(max_length=100, pattern=r"^[!-~]+$")] = None,
 ) -> CheckinRead | Response:
     """Record an in-person check-in; the time is the server's. Sending it again (the same
-    ``Idempotency-Key``, or the same case within a minute) records nothing new."""
-    key = f"in_person:{officer.sub}:{idempotency_key}" if idempotency_key else None
+    ``Idempotency-Key``, or the same case within a minute) records nothing new. A key
+    belongs to its sender and this endpoint: the same key with a different body is a
+    422, and one racing its twin a 409, so no request is ever answered with another
+    case's check-in."""
+    key = request_hash = None
+    if idempotency_key:
+        key = replies.request_key(endpoint="POST /v1/checkins", actor=officer.sub,
+                                  idempotency_key=idempotency_key)
+        request_hash = hashlib.sha256(body.model_dump_json().encode()).hexdigest()
+        if (earlier := await replies.earlier_request(
+                session, key=key, request_hash=request_hash)) is not None:
+            return Response(earlier.body, status_code=earlier.status_code,
+                            media_type=earlier.media_type)
     if body.case_id is not None:
         case = await cases.get_case(session, case_id=body.case_id, for_update=True,
                                       missing_ok=True)
@@ -44,11 +56,9 @@ async def check_in_person(
         recorded_by=officer.sub)
     read = CheckinRead.of(recorded.checkin)
     code = status.HTTP_200_OK if recorded.duplicate else status.HTTP_201_CREATED
-    if key and (earlier := await replies.store_reply(
-            session, key=key, body=read.model_dump_json(), status_code=code,
-            media_type="application/json")) is not None:
-        return Response(earlier.body, status_code=earlier.status_code,
-                        media_type=earlier.media_type)
+    if key and request_hash:
+        await replies.store_request(session, key=key, request_hash=request_hash,
+                                    body=read.model_dump_json(), status_code=code)
     return JSONResponse(read.model_dump(mode="json"), status_code=code)
 
 
