@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -33,7 +34,7 @@ OPT_IN = frozenset({"START", "YES", "UNSTOP"})
 HELP = frozenset({"HELP", "INFO", "AIDE", "AYUDA", "مساعدة"})
 STATUS = frozenset({"NEXT", "STATUS", "PROCHAIN", "SIGUIENTE", "التالي"})
 # An optional word (CHECKIN, PIN, any script), then the digits, spaces allowed.
-_PIN = re.compile(r"(?:[^\W\d_]+[\s:#.,-]*)?([0-9][0-9\s.-]*)")
+_PIN = re.compile(r"(?:([^\W\d_]+)[\s:#.,-]*)?([0-9][0-9\s.-]*)")
 
 # What a replay hears once the first answer is no longer kept: nothing at all.
 SILENT_SMS = str(MessagingResponse())
@@ -46,7 +47,8 @@ MAX_REFERENCE_TRIES = 3
 
 
 def parse_sms(body: str) -> tuple[SmsCommand, str | None]:
-    """``(command, pin)``: the pin only with ``SmsCommand.pin``."""
+    """``(command, pin)``: a pin with ``SmsCommand.pin``, and with ``SmsCommand.status``
+    when one follows the word (``NEXT 123456``)."""
     text = unicodedata.normalize("NFKC", body).translate(_DIGITS).strip()
     word = text.upper().strip(" .!?")
     word = "ARRET" if word == "ARRÊT" else word
@@ -60,9 +62,10 @@ def parse_sms(body: str) -> tuple[SmsCommand, str | None]:
         return SmsCommand.status, None
     match = _PIN.fullmatch(text)
     if match:
-        digits = re.sub(r"[^0-9]", "", match.group(1))
+        digits = re.sub(r"[^0-9]", "", match.group(2))
         if len(digits) == PIN_DIGITS:
-            return SmsCommand.pin, digits
+            asked = (match.group(1) or "").upper() in STATUS
+            return (SmsCommand.status if asked else SmsCommand.pin), digits
     return SmsCommand.unknown, None
 
 
@@ -107,13 +110,15 @@ def _message(text: str | None) -> str:
 
 async def sms_reply(session: AsyncSession, *, phone_hash: str, body: str, policy: PinPolicy,
                     now: datetime) -> str:
-    """Handle one inbound SMS and return the TwiML answer."""
+    """Handle one inbound SMS and return the TwiML answer. Until a PIN is verified the
+    answer never depends on the case's status, windows or check-ins: a sender id can be
+    spoofed (see the README, "What a spoofed number can learn")."""
     command, pin = parse_sms(body)
-    if command == SmsCommand.pin and pin is not None:
-        # The common message: one read finds the person's active cases and their PINs.
+    if pin is not None:
+        # The common message: one read finds the cases on the number and their PINs.
         candidates = await pins.pin_candidates(session, phone_hash=phone_hash)
         if candidates:
-            return _message(await _pin_reply(session, candidates, pin, policy, now))
+            return _message(await _pin_reply(session, candidates, pin, command, policy, now))
     cases = await cases_by_phone(session, phone_hash=phone_hash)
     if command in (SmsCommand.stop, SmsCommand.start):
         # Twilio answers STOP and START itself; we only record them.
@@ -122,34 +127,45 @@ async def sms_reply(session: AsyncSession, *, phone_hash: str, body: str, policy
         return _message(None)
     if not cases:
         return _message(language(None).say("sms_unknown"))
-    active = [c for c in cases if c.status == CaseStatus.active]
-    lang = language((active or cases)[0].language)
+    lang = language(_first(cases).language)
     if command == SmsCommand.help:
         return _message(lang.say("sms_help"))
-    if not active:
-        return _message(lang.say("sms_inactive"))
-    if command == SmsCommand.status:
-        case = active[0]
-        last = await checkins.last_checkin(session, case_id=case.case_id)
-        return _message(lang.say(
-            "sms_status", next=await _next_text(session, case, lang, now, include_open=True),
-            last=lang.when(_local(case, last.received_at)) if last else lang.say("last_none")))
-    if command != SmsCommand.pin or pin is None:
+    if command == SmsCommand.status and pin is None:
+        return _message(lang.say("sms_next_how"))
+    if pin is None:
         return _message(lang.say("sms_not_understood"))
-    return _message(lang.say("sms_no_pin"))  # active, but no PIN issued yet
+    return _message(lang.say("sms_no_pin"))  # whatever the case's status
+
+
+def _first(cases: Sequence[CaseCopy]) -> CaseCopy:
+    """The case whose language answers before a PIN says which case it is: the first by
+    id, whatever the statuses (preferring an active one would tell them apart)."""
+    return min(cases, key=lambda c: c.case_id)
 
 
 async def _pin_reply(session: AsyncSession, candidates: list[tuple[CaseCopy, Pin]], pin: str,
-                     policy: PinPolicy, now: datetime) -> str:
+                     command: SmsCommand, policy: PinPolicy, now: datetime) -> str:
     result = await pins.check_pin(session, candidates=candidates, pin=pin, channel=Channel.sms,
                                      policy=policy, now=now)
     if result.case is not None:
-        case_lang = language(result.case.language)
-        return await _checked_in(session, result.case, case_lang, Channel.sms, now)
+        case, case_lang = result.case, language(result.case.language)
+        if case.status != CaseStatus.active:
+            return case_lang.say("sms_inactive")
+        if command == SmsCommand.status:
+            return await _status_text(session, case, case_lang, now)
+        return await _checked_in(session, case, case_lang, Channel.sms, now)
     lang = language(candidates[0][0].language)
     if result.locked:
         return lang.say("sms_locked", minutes=int(policy.lock.total_seconds() // 60))
     return lang.say("sms_wrong_pin", tries=result.tries_left)
+
+
+async def _status_text(session: AsyncSession, case: CaseCopy, lang: Language,
+                       now: datetime) -> str:
+    last = await checkins.last_checkin(session, case_id=case.case_id)
+    return lang.say(
+        "sms_status", next=await _next_text(session, case, lang, now, include_open=True),
+        last=lang.when(_local(case, last.received_at)) if last else lang.say("last_none"))
 
 
 # --- voice --------------------------------------------------------------------------
@@ -205,18 +221,15 @@ def prompt(step: VoiceStep, lang: Language | None, *, attempt: int = 1, repeat: 
 
 
 async def voice_start(session: AsyncSession, *, call_sid: str, phone_hash: str | None) -> str:
-    """A call arrives: a registered caller is asked for the PIN in their language; an
-    unknown one chooses a language first."""
+    """A call arrives: a registered caller is asked for the PIN in their language,
+    whatever the case's status (told only after the PIN); an unknown one chooses a
+    language first."""
     call = await replies.voice_call(session, call_sid=call_sid)
     cases = await cases_by_phone(session, phone_hash=phone_hash) if phone_hash else []
     if not cases:
         return prompt(VoiceStep.language, None)
-    active = [c for c in cases if c.status == CaseStatus.active]
-    call.language = (active or cases)[0].language
-    lang = language(call.language)
-    if not active:
-        return _goodbye(lang, lang.say("voice_inactive"))
-    return prompt(VoiceStep.pin, lang)
+    call.language = _first(cases).language
+    return prompt(VoiceStep.pin, language(call.language))
 
 
 async def voice_timeout(session: AsyncSession, *, call_sid: str, step: str, attempt: int,
@@ -258,9 +271,7 @@ async def voice_reference(session: AsyncSession, *, call_sid: str, digits: str,
                             + lang.say("voice_goodbye_try_again"))
         return prompt(VoiceStep.reference, lang, attempt=attempt + 1,
                       preface=lang.say("voice_reference_unknown"))
-    call.case_id = case.case_id
-    if case.status != CaseStatus.active:
-        return _goodbye(lang, lang.say("voice_inactive"))
+    call.case_id = case.case_id  # its status is told only after the PIN
     return prompt(VoiceStep.pin, lang)
 
 
@@ -274,16 +285,17 @@ async def voice_pin(session: AsyncSession, *, call_sid: str, phone_hash: str | N
         cases = await cases_by_phone(session, phone_hash=phone_hash)
     else:
         cases = []
-    active = [c for c in cases if c.status == CaseStatus.active]
-    lang = language(call.language or (active[0].language if active else None))
-    if not active:
-        return _goodbye(lang, lang.say("voice_inactive"))
+    lang = language(call.language or (_first(cases).language if cases else None))
+    if not cases:  # no step before this one found a case: start again
+        return _goodbye(lang, lang.say("voice_goodbye_try_again"))
     # Anything but six ASCII digits is a wrong PIN like any other: the empty PIN never matches.
     pin = digits if ascii_digits(digits, max_length=PIN_DIGITS) else ""
     result = await pins.check_pin(
-        session, candidates=await pins.pins_for(session, cases=active), pin=pin,
+        session, candidates=await pins.pins_for(session, cases=cases), pin=pin,
         channel=Channel.voice, policy=policy, now=now)
     if result.case is not None:
+        if result.case.status != CaseStatus.active:
+            return _goodbye(lang, lang.say("voice_inactive"))
         return _goodbye(lang, await _checked_in(session, result.case, lang, Channel.voice, now))
     if result.no_pin:
         return _goodbye(lang, lang.say("voice_no_pin"))

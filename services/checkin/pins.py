@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from checkin.cases import get_case
-from checkin.enums import CaseStatus, Channel, FollowUpKind
+from checkin.enums import Channel, FollowUpKind
 from checkin.events import PinIssued, publish_events
 from checkin.follow_ups import open_follow_up
 from checkin.models import CaseCopy, Pin, PinFailure
@@ -78,14 +78,15 @@ class PinCheck:
 
 _PIN_CANDIDATES = (
     sa.select(CaseCopy, Pin).join(Pin, Pin.case_id == CaseCopy.case_id)
-    .where(CaseCopy.phone_hash == sa.bindparam("phone_hash"), CaseCopy.status == CaseStatus.active)
+    .where(CaseCopy.phone_hash == sa.bindparam("phone_hash"))
     .order_by(CaseCopy.case_id).with_for_update())
 
 
 async def pin_candidates(session: AsyncSession, *,
                          phone_hash: str) -> list[tuple[CaseCopy, Pin]]:
-    """The active cases on a number that have a PIN, each with it: the one read a PIN
-    check-in needs. Both rows are locked, so what is read is what is current."""
+    """The cases on a number that have a PIN, each with it, whatever their status (which
+    is told only once the PIN is right): the one read a PIN check-in needs. Both rows
+    are locked, so what is read is what is current."""
     rows = await session.execute(_PIN_CANDIDATES, {"phone_hash": phone_hash})
     return [(case, pin) for case, pin in rows]
 

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 from checkin.enums import Channel, Outcome, Timing
-from checkin.models import Reply
+from checkin.models import PinFailure, Reply
 
 from tests.checkin.helpers import (
     BASE_URL,
@@ -136,18 +136,63 @@ async def test_help_says_how_to_check_in(checkin, case):
     assert text_of(await sms(checkin, "help")).startswith("لتسجيل حضورك، أرسل رمزك")
 
 
-async def test_next_and_status_say_where_the_person_stands(checkin_app, checkin, clock):
+async def test_next_and_status_with_the_pin_say_where_the_person_stands(checkin_app, checkin,
+                                                                         clock):
     case_id = await add_case(checkin_app, language="en")
     pin = await issue_pin(checkin, case_id)
-    assert text_of(await sms(checkin, "NEXT")) == (
+    assert text_of(await sms(checkin, f"NEXT {pin}")) == (
         "Next check-in: Monday 7 December, 09:00 to 19:00. Last check-in recorded: not yet.")
     clock.move_to(FIRST_OPENS + timedelta(hours=1, minutes=5))
-    # Open and not yet attended: that one is next.
-    assert "Monday 7 December" in text_of(await sms(checkin, "status"))
+    # Open and not yet attended: that one is next; asking records no check-in.
+    assert "Monday 7 December" in text_of(await sms(checkin, f"status {spaced(pin)}"))
+    assert await checkins(checkin_app, case_id) == []
     await sms(checkin, pin)
-    assert text_of(await sms(checkin, "Status")) == (
+    assert text_of(await sms(checkin, f"Status: {pin}")) == (
         "Next check-in: Monday 14 December, 09:00 to 19:00. "
         "Last check-in recorded: Monday 7 December at 10:05.")
+    assert len(await checkins(checkin_app, case_id)) == 1
+
+
+@pytest.mark.parametrize(("code", "phone", "word", "start"), [
+    ("en", "+447911123401", "NEXT", "To see when your next check-in is due, text NEXT"),
+    ("fr", "+33612345601", "PROCHAIN", "Pour connaître votre prochain pointage, envoyez NEXT"),
+    ("es", "+34612345601", "SIGUIENTE", "Para saber cuándo es su próxima presentación, envíe NEXT"),
+    ("ar", "+447911123402", "التالي", "لمعرفة موعدك القادم، أرسل NEXT")])
+async def test_next_without_the_pin_says_how_to_ask_and_nothing_else(
+        checkin_app, checkin, clock, code, phone, word, start):
+    case_id = await add_case(checkin_app, language=code, phone=phone)
+    await issue_pin(checkin, case_id)
+    clock.move_to(FIRST_OPENS + timedelta(hours=1))
+    reply = text_of(await sms(checkin, word, phone=phone))
+    assert reply.startswith(start) and "7" not in reply.replace("123456", "")
+
+
+async def test_a_wrong_pin_with_next_counts_and_tells_nothing(checkin_app, checkin, case, clock):
+    case_id, pin = case
+    wrong = "000000" if pin != "000000" else "999999"
+    reply = text_of(await sms(checkin, f"NEXT {wrong}"))
+    assert reply == text_of(await sms(checkin, wrong)).replace("3", "4")
+    assert len(await rows(checkin_app, PinFailure)) == 2
+
+
+async def test_before_the_pin_a_suspended_case_answers_as_an_active_one(checkin_app, checkin,
+                                                                        clock):
+    """Someone spoofing the number must not learn that the case is suspended: every
+    answer before a right PIN is the same as an active case's."""
+    from tests.checkin.helpers import apply, case_change
+
+    active = await add_case(checkin_app, language="en", phone="+447911123411")
+    suspended = await add_case(checkin_app, language="en", phone="+447911123412")
+    pins = {active: await issue_pin(checkin, active), suspended: await issue_pin(checkin, suspended)}
+    await apply(checkin_app, case_change(case_id=suspended, version=2, status="suspended",
+                                         phone="+447911123412", language="en"))
+    clock.move_to(FIRST_OPENS + timedelta(hours=1))
+    for body in ("NEXT", "STATUS", "HELP", "hello?", "NEXT 000001", "000001"):
+        answers = {text_of(await sms(checkin, body, phone=phone))
+                   for phone in ("+447911123411", "+447911123412")}
+        assert len(answers) == 1, body
+    reply = text_of(await sms(checkin, f"NEXT {pins[suspended]}", phone="+447911123412"))
+    assert reply.startswith("Thank you. You have no check-in to do at the moment.")
 
 
 async def test_stop_and_start_go_on_the_change_feed(checkin_app, checkin, case):
@@ -180,7 +225,7 @@ async def test_a_retried_wrong_pin_counts_once(checkin_app, checkin, case):
     assert "4" in reply
 
 
-async def test_a_suspended_case_is_told_nothing_is_due(checkin_app, checkin, case):
+async def test_a_suspended_case_is_told_nothing_is_due_after_the_pin(checkin_app, checkin, case):
     from tests.checkin.helpers import apply, case_change
 
     case_id, pin = case

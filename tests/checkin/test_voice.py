@@ -533,22 +533,30 @@ async def test_a_signed_call_without_a_call_sid_is_refused(checkin_app, checkin,
 # --- inactive cases ------------------------------------------------------------------
 
 
-async def test_a_suspended_case_hears_that_nothing_is_due(checkin_app, checkin, case, clock):
+async def test_a_suspended_case_hears_that_nothing_is_due_only_after_the_pin(
+        checkin_app, checkin, case, clock):
     case_id, pin = case
-    await apply(checkin_app, case_change(case_id=case_id, version=2, status="suspended"))
     clock.move_to(FIRST_OPENS)
-    root = await Call(checkin).start()
+    active_greeting = said(await Call(checkin).start())
+    await apply(checkin_app, case_change(case_id=case_id, version=2, status="suspended"))
+    call = Call(checkin)
+    root = await call.start()
+    assert said(root) == active_greeting  # nothing told before the PIN
+    root = await call.press(root, pin)
     assert said(root) == "شكراً لاتصالك. ليس عليك تسجيل حضور حالياً. مع السلامة."
     assert voices(root) == {voice_of("ar")}
     assert hangs_up(root)
-    # From another phone, with the case number, the answer is the same.
+    # From another phone, with the case number: the PIN first, then the same answer.
     stranger = Call(checkin, phone=STRANGER)
     menu = await stranger.start()
     root = await stranger.press(menu, await menu_digit(menu, "en"))
     root = await stranger.press(root, await keypad_reference(checkin_app, case_id))
+    assert said(root) == "Welcome to check-in. Please type your 6-digit PIN."
+    root = await stranger.press(root, pin)
     assert said(root) == ("Thank you for calling. You have no check-in to do at the moment. "
                           "Goodbye.")
     assert hangs_up(root)
+    assert await checkins(checkin_app, case_id) == []
     assert await checkins(checkin_app, case_id) == []
 
 
