@@ -290,9 +290,13 @@ async def voice_pin(session: AsyncSession, *, call_sid: str, phone_hash: str | N
         return _goodbye(lang, lang.say("voice_goodbye_try_again"))
     # Anything but six ASCII digits is a wrong PIN like any other: the empty PIN never matches.
     pin = digits if ascii_digits(digits, max_length=PIN_DIGITS) else ""
+    # A case number typed from a phone that is not the case's: its own route (pins.check_pin).
+    route = None
+    if call.case_id is not None and cases[0].phone_hash != phone_hash:
+        route = phone_hash or "withheld"
     result = await pins.check_pin(
         session, candidates=await pins.pins_for(session, cases=cases), pin=pin,
-        channel=Channel.voice, policy=policy, now=now)
+        channel=Channel.voice, policy=policy, now=now, route=route)
     if result.case is not None:
         if result.case.status != CaseStatus.active:
             return _goodbye(lang, lang.say("voice_inactive"))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -13,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from checkin.enums import ATTENDED, NOT_DELIVERED, FollowUpKind, OutageChannel, Outcome
 from checkin.events import ExpectedCheckinOutcome, OutageDeclared, publish_events
 from checkin.follow_ups import close_follow_ups_of, open_follow_up
-from checkin.models import CaseCopy, ExpectedCheckin, Outage
+from checkin.models import CaseCopy, ExpectedCheckin, FollowUp, Outage, PinLock
 from shared.db import utcnow
 from shared.errors import Conflict, NotFound
 
@@ -51,10 +52,43 @@ def _excuse_for_outage(expected: ExpectedCheckin, outage: Outage, now: datetime)
     expected.excused_by = "system"
 
 
+LOCKED_OUT = "Locked out: telephone and SMS check-in was paused after wrong PINs when the window closed."
+
+
+async def _locked_out(session: AsyncSession, rows: Sequence[ExpectedCheckin],
+                      ) -> dict[uuid.UUID, list[PinLock]]:
+    """The person's own locks (not a stranger's route) that may cover these windows'
+    last moments, by case."""
+    locks: dict[uuid.UUID, list[PinLock]] = {}
+    for lock in (await session.execute(sa.select(PinLock).where(
+            PinLock.case_id.in_({r.case_id for r in rows}), PinLock.route.is_(None),
+            PinLock.starts_at <= max(r.grace_ends_at for r in rows),
+            PinLock.ends_at >= min(r.grace_ends_at for r in rows)))).scalars():
+        locks.setdefault(lock.case_id, []).append(lock)
+    return locks
+
+
+async def _excuse_locked_out(session: AsyncSession, expected: ExpectedCheckin, case: CaseCopy,
+                             now: datetime) -> None:
+    """Excused, never missed, for being locked out; the lock's follow-up says so."""
+    expected.status, expected.decided_at = Outcome.excused, now
+    expected.excusal_reason, expected.excused_by = LOCKED_OUT, "system"
+    follow_up = (await session.execute(sa.select(FollowUp).where(
+        FollowUp.case_id == expected.case_id, FollowUp.kind == FollowUpKind.pin_locked,
+        FollowUp.opened_at <= expected.grace_ends_at)
+        .order_by(FollowUp.opened_at.desc()).limit(1).with_for_update())).scalar_one_or_none()
+    if follow_up is not None:
+        closed = expected.grace_ends_at.astimezone(ZoneInfo(case.timezone))
+        follow_up.detail = (f"{follow_up.detail} The check-in window ending "
+                            f"{closed:%Y-%m-%d %H:%M} was excused: locked out.")[:500]
+
+
 async def decide_missed(session: AsyncSession, *, now: datetime, limit: int = 500) -> int:
     """Settle check-ins whose grace period is over: missed, with a follow-up for the
-    caseworker, or excused when a declared outage covers them. Idempotent: only
-    pending rows are taken, each by one worker (``SKIP LOCKED``). Returns how many."""
+    caseworker, or excused when a declared outage covers them or the person was
+    locked out (five wrong PINs) when the grace period ended: a lockout alone never
+    makes a check-in missed. Idempotent: only pending rows are taken, each by one
+    worker (``SKIP LOCKED``). Returns how many."""
     rows = (await session.execute(
         sa.select(ExpectedCheckin).where(ExpectedCheckin.status == Outcome.pending,
                                          ExpectedCheckin.grace_ends_at < now)
@@ -67,11 +101,15 @@ async def decide_missed(session: AsyncSession, *, now: datetime, limit: int = 50
     outages = (await session.execute(sa.select(Outage).where(
         Outage.starts_at <= max(r.grace_ends_at for r in rows),
         Outage.ends_at >= min(r.opens_at for r in rows)))).scalars().all()
+    locks = await _locked_out(session, rows)
     for expected in rows:
         case = cases[expected.case_id]
         outage = _covering(outages, expected, case.channels)
         if outage is not None:
             _excuse_for_outage(expected, outage, now)
+        elif any(lock.starts_at <= expected.grace_ends_at <= lock.ends_at
+                 for lock in locks.get(expected.case_id, ())):
+            await _excuse_locked_out(session, expected, case, now)
         else:
             expected.status, expected.decided_at = Outcome.missed, now
             detail = "The check-in window and its grace period passed without a check-in."

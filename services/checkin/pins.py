@@ -17,8 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from checkin.cases import get_case
 from checkin.enums import Channel, FollowUpKind
 from checkin.events import PinIssued, publish_events
-from checkin.follow_ups import open_follow_up
-from checkin.models import CaseCopy, Pin, PinFailure
+from checkin.follow_ups import open_follow_up, open_once
+from checkin.models import CaseCopy, Pin, PinFailure, PinLock
 from shared.db import utcnow
 
 
@@ -53,6 +53,8 @@ async def issue_pin(session: AsyncSession, *, case_id: uuid.UUID, actor: str, ke
     row.last_failure_at = None
     row.hash = hash_pin(key=key, salt=salt, case_id=case_id, pin=pin)
     await session.execute(sa.delete(PinFailure).where(PinFailure.case_id == case_id))
+    await session.execute(sa.update(PinLock).where(  # every route's lock ends now
+        PinLock.case_id == case_id, PinLock.ends_at > now).values(ends_at=now))
     await publish_events(session, PinIssued(case_id=case_id))
     await session.flush()
     return pin
@@ -102,43 +104,85 @@ async def pins_for(session: AsyncSession, *,
     return [(case, pins[case.case_id]) for case in cases if case.case_id in pins]
 
 
+def _route_is(route: str | None) -> sa.ColumnElement[bool]:
+    return PinFailure.route.is_(None) if route is None else PinFailure.route == route
+
+
+async def _route_locked(session: AsyncSession, *, case_id: uuid.UUID, route: str,
+                        now: datetime) -> bool:
+    return await session.scalar(sa.select(sa.exists().where(
+        PinLock.case_id == case_id, PinLock.route == route, PinLock.ends_at > now))) or False
+
+
 async def check_pin(session: AsyncSession, *, candidates: Sequence[tuple[CaseCopy, Pin]],
-                    pin: str, channel: Channel, policy: PinPolicy, now: datetime) -> PinCheck:
+                    pin: str, channel: Channel, policy: PinPolicy, now: datetime,
+                    route: str | None = None) -> PinCheck:
     """Match ``pin`` against the candidate cases and their PINs (usually one; a family
     may share a phone). A wrong PIN counts against every unlocked candidate; the fifth
-    inside the window locks telephone and SMS check-in and opens a follow-up."""
+    inside the window locks telephone and SMS check-in and opens a follow-up.
+
+    ``route`` names a phone that is not the case's own, from which the case's number was
+    typed on the keypad (its number's hash, or ``withheld``). Its wrong PINs count, and
+    lock, only that phone for that case: a stranger can never lock the person out of
+    their own phone or SMS; and the person's own lock does not stop them calling from
+    another phone."""
     if not candidates:
         return PinCheck(no_pin=True)
-    open_pins = [(c, p) for c, p in candidates if not (p.locked_until and p.locked_until > now)]
+    if route is None:
+        open_pins = [(c, p) for c, p in candidates
+                     if not (p.locked_until and p.locked_until > now)]
+    else:
+        open_pins = [(c, p) for c, p in candidates if not await _route_locked(
+            session, case_id=c.case_id, route=route, now=now)]
     if not open_pins:
         return PinCheck(locked=True)
     for case, row in open_pins:
         expected = hash_pin(key=policy.key, salt=row.salt, case_id=case.case_id, pin=pin)
         if hmac.compare_digest(expected, row.hash):
-            if row.last_failure_at is not None:  # earlier mistakes no longer count
-                await session.execute(
-                    sa.delete(PinFailure).where(PinFailure.case_id == case.case_id))
-                row.last_failure_at = None
+            if route is not None or row.last_failure_at is not None:
+                # Earlier mistakes by this route no longer count.
+                await session.execute(sa.delete(PinFailure).where(
+                    PinFailure.case_id == case.case_id, _route_is(route)))
+                if route is None:
+                    row.last_failure_at = None
             return PinCheck(case=case)
     tries_left = policy.max_failures
     locked = False
     for case, row in open_pins:
-        session.add(PinFailure(case_id=case.case_id, channel=channel, at=now))
-        row.last_failure_at = now
+        session.add(PinFailure(case_id=case.case_id, channel=channel, at=now, route=route))
+        if route is None:
+            row.last_failure_at = now
         await session.flush()
         # A new PIN deletes the old failures, so only the window matters here.
         failures = await session.scalar(
             sa.select(sa.func.count()).select_from(PinFailure)
-            .where(PinFailure.case_id == case.case_id, PinFailure.at > now - policy.window))
+            .where(PinFailure.case_id == case.case_id, _route_is(route),
+                   PinFailure.at > now - policy.window))
         if failures >= policy.max_failures:
-            row.locked_until = now + policy.lock
             locked = True
-            await open_follow_up(
-                session, case=case, kind=FollowUpKind.pin_locked,
-                detail=f"{failures} wrong PINs by {channel}: telephone and SMS check-in is "
-                       f"paused until {row.locked_until:%Y-%m-%d %H:%M} UTC. A new PIN lifts it.")
+            await _lock(session, case=case, row=row, route=route, failures=failures,
+                        channel=channel, until=now + policy.lock, now=now)
         tries_left = min(tries_left, policy.max_failures - failures)
     await session.flush()
     return PinCheck(locked=locked, tries_left=max(tries_left, 0))
 
 
+async def _lock(session: AsyncSession, *, case: CaseCopy, row: Pin, route: str | None,
+                failures: int, channel: Channel, until: datetime, now: datetime) -> None:
+    """Lock one route, keep the lock on record (a window that closes during the
+    person's own lock is excused, see ``checkin.outcomes``) and tell the caseworker."""
+    session.add(PinLock(case_id=case.case_id, route=route, starts_at=now, ends_at=until))
+    if route is None:
+        row.locked_until = until
+        await open_follow_up(
+            session, case=case, kind=FollowUpKind.pin_locked,
+            detail=f"{failures} wrong PINs by {channel}: telephone and SMS check-in is "
+                   f"paused until {until:%Y-%m-%d %H:%M} UTC. A new PIN lifts it. A check-in "
+                   f"window that closes while it is paused is excused (locked out), not missed.")
+    else:
+        # One open follow-up however many phones someone tries from.
+        await open_once(
+            session, case=case, kind=FollowUpKind.pin_locked,
+            detail=f"{failures} wrong PINs typed after this case's number, from a phone that "
+                   f"is not the person's: that phone is paused for this case until "
+                   f"{until:%Y-%m-%d %H:%M} UTC. The person's own phone and SMS still work.")
