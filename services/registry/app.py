@@ -8,6 +8,7 @@ from functools import partial
 from fastapi import FastAPI
 
 from registry.api.cases import router as cases_router
+from registry.api.desk import router as desk_router
 from registry.config import RegistrySettings
 from registry.models import ChangeEvent
 from shared.changefeed import changes_router
@@ -23,5 +24,6 @@ def create_app(settings: RegistrySettings | None = None) -> FastAPI:
     app.state.vault = PhoneVault(keys=settings.phone_keys, hash_key=settings.phone_hash_key)
     install_common(app, max_body_bytes=settings.max_body_bytes)
     app.include_router(cases_router)
+    app.include_router(desk_router)
     app.include_router(changes_router(ChangeEvent))
     return app

@@ -68,3 +68,11 @@ class EventType(StrEnum):
     case_created = "case.created"
     case_updated = "case.updated"
     case_status_changed = "case.status_changed"
+
+
+class HistoryKind(StrEnum):
+    """What a history entry records (``registry.history``)."""
+
+    transition = "transition"  # the status moved (or the case was opened)
+    update = "update"  # a PATCH changed fields
+    delegation = "delegation"  # a supervisor delegated the case or revoked a delegation

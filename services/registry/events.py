@@ -18,7 +18,7 @@ import uuid
 from datetime import date
 from typing import ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 from registry.enums import CaseStatus, EventType, Outcome, Sex, Vulnerability
 from registry.schemas import ReportingRead
@@ -43,6 +43,15 @@ class ReportingSnapshot(ReportingRead, _Snapshot):
     ``tests/registry/test_events.py`` pins key by key."""
 
 
+class DelegationSnapshot(_Snapshot):
+    """Cover for leave: ``to`` may act on the case up to and including ``until`` (a
+    UTC date). A consumer compares ``until`` with its own date: no event marks the end
+    of a delegation that simply runs out."""
+
+    to: str = Field(validation_alias=AliasChoices("to", "delegate"))
+    until: date
+
+
 class CaseEvent(_Snapshot):
     """The case as it is after the change the event reports."""
 
@@ -58,6 +67,10 @@ class CaseEvent(_Snapshot):
     programme: str
     vulnerabilities: list[Vulnerability]
     caseworker: str
+    # The delegations running when the event was written (added in issue 11, so
+    # schema_version stays 1: consumers that ignore it still read every event).
+    delegations: list[DelegationSnapshot] = Field(
+        default=[], validation_alias=AliasChoices("current_delegations", "delegations"))
     review_due: date
     person: PersonSnapshot
     reporting: ReportingSnapshot
@@ -71,7 +84,8 @@ class CaseCreated(CaseEvent):
 
 class CaseUpdated(CaseEvent):
     """A ``PATCH`` changed the person, the reporting requirement, the programme, the
-    vulnerabilities, the review date or the caseworker; the status is unchanged."""
+    vulnerabilities, the review date or the caseworker, or a supervisor delegated the
+    case or revoked a delegation; the status is unchanged."""
 
     type = EventType.case_updated
 

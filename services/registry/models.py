@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime, time
+from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.orm import relationship
 from sqlmodel import Field, Relationship, SQLModel
 
-from registry.enums import CaseStatus, Outcome, Sex
+from registry.enums import CaseStatus, HistoryKind, Outcome, Sex
+from shared.auth import Role
 from shared.changefeed import ChangeEventBase, event_order_index
 from shared.db import UTCDateTime, new_metadata, one_of, utcnow, vocabulary
 
@@ -40,6 +43,24 @@ class Person(RegistryModel, table=True):
     __table_args__ = (one_of("sex", Sex),)
 
 
+class Delegation(RegistryModel, table=True):
+    """A supervisor's cover for leave: ``delegate`` may see and change the case up to
+    and including ``until`` (a UTC date). Revoking deletes the row; the history keeps
+    who delegated, to whom, until when and who revoked."""
+
+    __tablename__ = "case_delegations"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    case_id: uuid.UUID = Field(foreign_key="cases.id", index=True)
+    delegate: str = Field(max_length=128, index=True)
+    until: date
+    reason: str = Field(max_length=500)
+    created_by: str = Field(max_length=128)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+    __table_args__ = (sa.UniqueConstraint("case_id", "delegate"),)
+
+
 class Case(RegistryModel, table=True):
     __tablename__ = "cases"
 
@@ -62,6 +83,17 @@ class Case(RegistryModel, table=True):
     reporting: ReportingRequirement = Relationship(
         sa_relationship_kwargs={"lazy": "joined", "innerjoin": True, "uselist": False}
     )
+    # Every delegation not revoked, expired ones included (``current_delegations`` are
+    # those still running): a handful per case at most, loaded with it.
+    delegations: list[Delegation] = Relationship(sa_relationship=relationship(
+        Delegation, lazy="selectin", cascade="all, delete-orphan", uselist=True,
+        order_by=Delegation.delegate))
+
+    @property
+    def current_delegations(self) -> list[Delegation]:
+        """Delegations that still run today (UTC): ``until`` is the last day of cover."""
+        today = utcnow().date()
+        return [d for d in self.delegations if d.until >= today]
 
     __table_args__ = (
         sa.Index("ix_cases_created_at_id", "created_at", "id"),
@@ -98,13 +130,38 @@ class CaseStatusChange(RegistryModel, table=True):
     outcome: Outcome | None = Field(default=None, sa_type=vocabulary(32))
     reason: str = Field(max_length=500)
     actor: str = Field(max_length=128)
+    # The role the actor wrote as; NULL only for rows written before reg0003.
+    actor_role: Role | None = Field(default=None, sa_type=vocabulary(16))
     at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
     __table_args__ = (
         one_of("from_status", CaseStatus),
         one_of("to_status", CaseStatus),
         one_of("outcome", Outcome),
+        one_of("actor_role", Role),
     )
+
+
+class CaseFieldChange(RegistryModel, table=True):
+    """The rest of the case's history: a ``PATCH`` or a delegation, with who made it, as
+    which role, and when. ``fields`` names every field that changed; ``shown`` holds
+    ``{"from": ..., "to": ...}`` only for fields that say nothing about the person
+    (``registry.history.SHOWN``): a person's old name, number, date of birth or
+    vulnerabilities never outlive the change in here."""
+
+    __tablename__ = "case_field_changes"
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: uuid.UUID = Field(foreign_key="cases.id", index=True)
+    kind: HistoryKind = Field(sa_type=vocabulary(16))
+    fields: list[str] = Field(sa_type=sa.JSON)
+    shown: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
+    reason: str | None = Field(default=None, max_length=500)
+    actor: str = Field(max_length=128)
+    actor_role: Role = Field(sa_type=vocabulary(16))
+    at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+    __table_args__ = (one_of("kind", HistoryKind), one_of("actor_role", Role))
 
 
 class ChangeEvent(ChangeEventBase, RegistryModel, table=True):

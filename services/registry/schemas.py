@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import unicodedata
 import uuid
-from datetime import date, datetime, time
-from typing import Annotated
+from datetime import date, datetime, time, timedelta
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 import phonenumbers
@@ -16,14 +16,14 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    PastDate,
     field_serializer,
     field_validator,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
 
-from registry.enums import CaseStatus, Channel, Outcome, Sex, Vulnerability
+from registry.enums import CaseStatus, Channel, HistoryKind, Outcome, Sex, Vulnerability
+from shared.auth import Role
 
 # ISO 3166-1 alpha-2: phonenumbers keeps the inhabited list current (with XK for
 # Kosovo); it lacks territories without a phone plan, added here. "XX" means stateless
@@ -67,6 +67,10 @@ def _timezone(value: str) -> str:
 
 
 def _plausible_birth(value: date) -> date:
+    # Not pydantic's PastDate: it reads the system clock in Rust, which neither a test's
+    # frozen clock nor anything else in Python sees.
+    if value >= date.today():
+        raise ValueError("Date should be in the past")
     if value < date(1900, 1, 1):
         raise ValueError("must be after 1900-01-01")
     return value
@@ -116,7 +120,7 @@ Rrule = Annotated[Text, Field(min_length=6, max_length=500)]
 Language = Annotated[str, Field(min_length=2, max_length=8, pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]+)?$")]
 Programme = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{1,63}$"), AfterValidator(_programme)]
 ReviewDate = Annotated[date, AfterValidator(_not_in_past)]
-BirthDate = Annotated[PastDate, AfterValidator(_plausible_birth)]
+BirthDate = Annotated[date, AfterValidator(_plausible_birth)]
 StartDate = Annotated[date, AfterValidator(_plausible_start)]
 Channels = Annotated[list[Channel], Field(min_length=1), AfterValidator(_unique)]
 Vulnerabilities = Annotated[list[Vulnerability], AfterValidator(_unique)]
@@ -152,6 +156,15 @@ def check_rrule(rule: str, starts_on: date, window_opens: time) -> str:
     if first is None:
         raise ValueError("never occurs")
     return rule
+
+
+def _cover_date(value: date) -> date:
+    # Cover for leave ends: a delegation for ever is an assignment, which is PATCH's.
+    if value < date.today():
+        raise ValueError("must not be in the past")
+    if value > date.today() + timedelta(days=366):
+        raise ValueError("at most a year ahead; reassign the case instead")
+    return value
 
 
 def _days_in_month(month: int) -> int:
@@ -283,6 +296,27 @@ class ReportingRead(BaseModel):
         return value.strftime("%H:%M")
 
 
+class DelegationIn(Strict):
+    """Cover for leave: ``to`` may see and change the case up to and including
+    ``until`` (a UTC date, today or later). Delegating again to the same caseworker
+    replaces the date and the reason."""
+
+    to: Caseworker
+    until: Annotated[date, AfterValidator(_cover_date)]
+    reason: Reason
+
+
+class DelegationRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    to: str = Field(validation_alias="delegate")
+    until: date
+    reason: str
+    created_by: str
+    created_at: datetime
+
+
 class CaseRead(BaseModel):
     id: uuid.UUID
     reference: str
@@ -292,6 +326,8 @@ class CaseRead(BaseModel):
     programme: str
     vulnerabilities: list[Vulnerability]
     caseworker: str
+    # Delegations still running today; expired ones are not listed.
+    delegations: list[DelegationRead]
     review_due: date
     person: PersonRead
     reporting: ReportingRead
@@ -305,12 +341,31 @@ class CaseList(BaseModel):
     next_cursor: str | None
 
 
-class StatusChangeRead(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+class DeskCase(BaseModel):
+    """What a reporting desk sees of a case found by its reference: enough to greet
+    the person and confirm who is at the counter, nothing more (no phone, date of
+    birth, nationality, vulnerabilities, history or caseworker)."""
 
-    from_status: CaseStatus | None
-    to_status: CaseStatus
-    outcome: Outcome | None
-    reason: str
-    actor: str
+    id: uuid.UUID
+    reference: str
+    given_name: str
+    family_initial: str
+    status: CaseStatus
+
+
+class HistoryEntry(BaseModel):
+    """One entry of a case's history. A ``transition`` fills the status keys; an
+    ``update`` or a ``delegation`` lists ``fields`` changed and, for fields that are not
+    about the person, ``changes`` (``{"field": {"from": ..., "to": ...}}``)."""
+
+    kind: HistoryKind
     at: datetime
+    actor: str
+    # None only for entries written before actors' roles were recorded.
+    actor_role: Role | None
+    from_status: CaseStatus | None = None
+    to_status: CaseStatus | None = None
+    outcome: Outcome | None = None
+    reason: str | None = None
+    fields: list[str] = []
+    changes: dict[str, dict[str, Any]] = {}

@@ -11,7 +11,9 @@ import sqlalchemy as sa
 from pydantic import TypeAdapter
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from registry import history
 from registry import reference as refs
+from registry.access import Actor
 from registry.enums import CaseStatus, Outcome
 from registry.events import CaseCreated, CaseEvent, CaseStatusChanged, CaseUpdated
 from registry.models import Case, CaseStatusChange, ChangeEvent, Person, ReportingRequirement
@@ -19,11 +21,12 @@ from registry.schemas import (
     CaseCreate,
     CasePatch,
     CaseRead,
+    DelegationRead,
     PersonRead,
     ReportingIn,
     ReportingRead,
 )
-from shared.auth import Principal, Role
+from shared.auth import Role
 from shared.changefeed import publish
 from shared.crypto import PhoneVault
 from shared.db import utcnow
@@ -48,10 +51,10 @@ def _check_language(language: str | None, languages: tuple[str, ...]) -> None:
         )
 
 
-def _assign_caseworker(requested: str | None, actor: Principal) -> str:
+def _assign_caseworker(requested: str | None, actor: Actor) -> str:
     if requested is None or requested == actor.sub:
         return actor.sub
-    if not actor.has(Role.supervisor):
+    if actor.role != Role.supervisor:
         raise Forbidden("Only a supervisor assigns a case to another caseworker.")
     return requested
 
@@ -69,7 +72,7 @@ async def _new_reference(session: AsyncSession) -> tuple[str, str]:
 
 
 async def create_case(
-    session: AsyncSession, *, data: CaseCreate, actor: Principal, vault: PhoneVault,
+    session: AsyncSession, *, data: CaseCreate, actor: Actor, vault: PhoneVault,
     languages: tuple[str, ...],
 ) -> Case:
     """Open a case, active from the start, and record its first history entry."""
@@ -82,24 +85,38 @@ async def create_case(
     case = Case(
         reference=reference, keypad_reference=keypad, person=person, programme=data.programme,
         vulnerabilities=list(data.vulnerabilities), caseworker=caseworker,
-        review_due=data.review_due,
+        review_due=data.review_due, delegations=[],
         reporting=ReportingRequirement(**data.reporting.model_dump()),
     )
     session.add(case)
     await session.flush()
     session.add(CaseStatusChange(case_id=case.id, to_status=CaseStatus.active,
-                                 reason="case opened",
-                                 actor=actor.sub))
-    await _publish(session, case, CaseCreated)
+                                 reason="case opened", actor=actor.sub,
+                                 actor_role=actor.role))
+    await publish_case(session, case, CaseCreated)
     return case
 
 
-async def get_case(session: AsyncSession, *, case_id: uuid.UUID, for_update: bool = False) -> Case:
+async def get_case(session: AsyncSession, *, case_id: uuid.UUID, actor: Actor,
+                   for_update: bool = False) -> Case:
+    """The case, if it is in ``actor``'s caseload; otherwise the same 404 as for an id
+    no case has, so a caseworker learns nothing of cases that are not theirs."""
     # for_update: writers queue on the row, so a write without If-Match never loses a
     # race it did not ask to detect (412 is only for a stale If-Match).
     case = await session.get(Case, case_id, with_for_update=for_update or None)
-    if case is None:
+    if case is None or not actor.sees(case):
         raise NotFound("No case with this id.")
+    return case
+
+
+async def find_by_reference(session: AsyncSession, *, reference: str) -> Case:
+    """The case with this reference, in either form (letters or keypad digits, any
+    case, spaces or dash); 404 when none has it or the check character fails."""
+    canonical = refs.normalise(reference) or refs.normalise_keypad(reference)
+    case = None if canonical is None else await session.scalar(sa.select(Case).where(
+        sa.or_(Case.reference == canonical, Case.keypad_reference == canonical)))
+    if case is None:
+        raise NotFound("No case with this reference.")
     return case
 
 
@@ -124,12 +141,15 @@ def _decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
 
 
 async def list_cases(
-    session: AsyncSession, *, status: CaseStatus | None = None, caseworker: str | None = None,
+    session: AsyncSession, *, actor: Actor, status: CaseStatus | None = None,
+    caseworker: str | None = None,
     review_due_before: date | None = None, reference: str | None = None,
     cursor: str | None = None, limit: int = 50,
 ) -> tuple[list[Case], str | None]:
-    """Cases oldest first, filtered; keyset pagination so pages stay stable under writes."""
-    query = sa.select(Case).order_by(Case.created_at, Case.id).limit(limit + 1)
+    """Cases of ``actor``'s caseload oldest first, filtered; keyset pagination so pages
+    stay stable under writes."""
+    query = (sa.select(Case).where(actor.caseload()).order_by(Case.created_at, Case.id)
+             .limit(limit + 1))
     if status:
         query = query.where(Case.status == status)
     if caseworker:
@@ -161,7 +181,7 @@ def _check_version(case: Case, if_match: frozenset[int] | None) -> None:
         raise PreconditionFailed(_STALE)
 
 
-async def _claim_version(session: AsyncSession, case: Case,
+async def claim_version(session: AsyncSession, case: Case,
                          if_match: frozenset[int] | None) -> None:
     """Optimistic concurrency: bump the version only if it is still one the client
     accepts (``None``: whatever it is now). The conditional UPDATE makes two racing
@@ -180,17 +200,18 @@ async def _claim_version(session: AsyncSession, case: Case,
 
 
 async def update_case(
-    session: AsyncSession, *, case_id: uuid.UUID, patch: CasePatch, actor: Principal,
+    session: AsyncSession, *, case_id: uuid.UUID, patch: CasePatch, actor: Actor,
     if_match: frozenset[int] | None, vault: PhoneVault, languages: tuple[str, ...],
 ) -> Case:
     """Apply a partial update. The reporting requirement is merged, then validated whole.
-    A patch that changes nothing keeps the version and publishes nothing."""
-    case = await get_case(session, case_id=case_id, for_update=True)
+    A patch whose values are those the case already has keeps the version, records
+    nothing and publishes nothing; any other is kept in the history with its actor."""
+    case = await get_case(session, case_id=case_id, actor=actor, for_update=True)
     if case.status == CaseStatus.closed:
         raise Conflict("A closed case cannot be changed.")
     changes = patch.model_dump(exclude_unset=True)
     if "caseworker" in changes and changes["caseworker"] != case.caseworker:
-        if not actor.has(Role.supervisor):
+        if actor.role != Role.supervisor:
             raise Forbidden("Only a supervisor reassigns a case.")
     reporting = None
     if patch.reporting is not None:
@@ -205,11 +226,7 @@ async def update_case(
             raise ValidationFailed("Invalid input: reporting", errors=errors) from None
     if patch.person is not None:
         _check_language(patch.person.preferred_language, languages)
-    if not changes:
-        _check_version(case, if_match)
-        return case
-
-    await _claim_version(session, case, if_match)
+    before = history.snapshot(case)
     for field in ("programme", "vulnerabilities", "review_due", "caseworker"):
         if field in changes and changes[field] is not None:
             setattr(case, field, changes[field])
@@ -217,6 +234,8 @@ async def update_case(
         if value is None:
             continue
         if field == "phone":
+            if vault.lookup_hash(value) == case.person.phone_hash:
+                continue  # the same number: a new ciphertext would be a change of nothing
             case.person.phone_encrypted = vault.encrypt(value)
             case.person.phone_hash = vault.lookup_hash(value)
         else:
@@ -224,18 +243,23 @@ async def update_case(
     if reporting is not None:
         for field, value in reporting.model_dump().items():
             setattr(case.reporting, field, value)
+    if history.snapshot(case) == before:
+        _check_version(case, if_match)
+        return case
+    await claim_version(session, case, if_match)
+    history.record_update(session, case=case, before=before, actor=actor)
     await session.flush()
-    await _publish(session, case, CaseUpdated)
+    await publish_case(session, case, CaseUpdated)
     return case
 
 
 async def transition_case(
     session: AsyncSession, *, case_id: uuid.UUID, to: CaseStatus, reason: str,
     outcome: Outcome | None,
-    actor: Principal, if_match: frozenset[int] | None,
+    actor: Actor, if_match: frozenset[int] | None,
 ) -> Case:
     """Move a case along its lifecycle; an illegal move is a 409 and changes nothing."""
-    case = await get_case(session, case_id=case_id, for_update=True)
+    case = await get_case(session, case_id=case_id, actor=actor, for_update=True)
     if to not in TRANSITIONS[case.status]:
         allowed = ", ".join(sorted(TRANSITIONS[case.status])) or "none (closed is final)"
         raise Conflict(f"A case that is {case.status} cannot become {to}. Allowed: {allowed}.")
@@ -243,26 +267,18 @@ async def transition_case(
         raise ValidationFailed.field("outcome", "a resolved case needs an outcome")
     if to != CaseStatus.resolved and outcome is not None:
         raise ValidationFailed.field("outcome", "only a resolved case has an outcome")
-    await _claim_version(session, case, if_match)
+    await claim_version(session, case, if_match)
     session.add(CaseStatusChange(case_id=case.id, from_status=case.status, to_status=to,
-                                 outcome=outcome, reason=reason, actor=actor.sub))
+                                 outcome=outcome, reason=reason, actor=actor.sub,
+                                 actor_role=actor.role))
     case.status = to
     if to == CaseStatus.resolved:
         case.outcome = outcome
     elif to == CaseStatus.active:
         case.outcome = None
     await session.flush()
-    await _publish(session, case, CaseStatusChanged)
+    await publish_case(session, case, CaseStatusChanged)
     return case
-
-
-async def case_history(session: AsyncSession, *, case_id: uuid.UUID) -> list[CaseStatusChange]:
-    await get_case(session, case_id=case_id)
-    rows = await session.execute(
-        sa.select(CaseStatusChange).where(CaseStatusChange.case_id == case_id)
-        .order_by(CaseStatusChange.id)
-    )
-    return list(rows.scalars().all())
 
 
 def case_read(case: Case, vault: PhoneVault) -> CaseRead:
@@ -271,6 +287,7 @@ def case_read(case: Case, vault: PhoneVault) -> CaseRead:
         id=case.id, reference=case.reference, keypad_reference=case.keypad_reference,
         status=case.status, outcome=case.outcome, programme=case.programme,
         vulnerabilities=case.vulnerabilities, caseworker=case.caseworker,
+        delegations=[DelegationRead.model_validate(d) for d in case.current_delegations],
         review_due=case.review_due, version=case.version, created_at=case.created_at,
         updated_at=case.updated_at,
         person=PersonRead(
@@ -283,7 +300,7 @@ def case_read(case: Case, vault: PhoneVault) -> CaseRead:
     )
 
 
-async def _publish(session: AsyncSession, case: Case, event: type[CaseEvent]) -> None:
+async def publish_case(session: AsyncSession, case: Case, event: type[CaseEvent]) -> None:
     """Append ``event`` (the case as it now is) to the feed, in the caller's transaction."""
     payload = event.model_validate(case)
     await publish(session, ChangeEvent, type=event.type.value, subject_id=str(case.id),

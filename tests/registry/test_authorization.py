@@ -1,5 +1,6 @@
-"""Who may do what: each role against each registry endpoint. The authority role
-never reaches personal data; tokens that are missing, expired or forged are 401."""
+"""Who may do what: each role against each registry endpoint (the full matrix, with
+caseloads, is tests/contracts/test_caseloads.py). The authority role never reaches
+personal data; tokens that are missing, expired or forged are 401."""
 
 from __future__ import annotations
 
@@ -17,11 +18,12 @@ ROLES = tuple(Role)
 # endpoint -> roles that succeed (everyone else: 403)
 MATRIX = {
     "create": {"caseworker", "supervisor"},
-    "list": {"caseworker", "supervisor", "officer", "service"},
-    "read": {"caseworker", "supervisor", "officer", "service"},
+    "list": {"caseworker", "supervisor"},
+    "read": {"caseworker", "supervisor"},
     "patch": {"caseworker", "supervisor"},
     "transition": {"caseworker", "supervisor"},
-    "history": {"caseworker", "supervisor", "officer", "service"},
+    "history": {"caseworker", "supervisor"},
+    "desk": {"officer", "supervisor"},
     "changes": {"service"},
 }
 SUCCESS = {"create": 201}
@@ -43,6 +45,11 @@ async def call(registry, endpoint: str, case_id: str, headers: dict):
                                    headers=headers)
     if endpoint == "history":
         return await registry.get(f"/v1/cases/{case_id}/history", headers=headers)
+    if endpoint == "desk":
+        reference = (await registry.get(f"/v1/cases/{case_id}",
+                                        headers=auth("supervisor"))).json()["reference"]
+        return await registry.get("/v1/desk/cases", params={"reference": reference},
+                                  headers=headers)
     return await registry.get("/v1/changes", headers=headers)
 
 

@@ -15,10 +15,11 @@ from tests.registry.factories import case_in
 
 CASEWORKER = auth("caseworker", sub="alice")
 
-# Exactly the keys published before events had models, plus schema_version.
+# Exactly the keys published before events had models, plus schema_version, plus the
+# running delegations (issue 11: a key added, so still version 1).
 KEYS = {"schema_version", "id", "reference", "keypad_reference", "version", "status",
-        "outcome", "programme", "vulnerabilities", "caseworker", "review_due", "person",
-        "reporting"}
+        "outcome", "programme", "vulnerabilities", "caseworker", "delegations", "review_due",
+        "person", "reporting"}
 PERSON_KEYS = {"date_of_birth", "sex", "nationality", "preferred_language",
                "phone_encrypted", "phone_hash"}
 REPORTING_KEYS = {"channels", "rrule", "window_opens", "window_hours", "grace_hours",

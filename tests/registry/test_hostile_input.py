@@ -250,6 +250,9 @@ DOCUMENTED = {
     ("patch", "/v1/cases/{case_id}"): {401, 403, 404, 409, 412, 413, 422},
     ("post", "/v1/cases/{case_id}/transitions"): {401, 403, 404, 409, 412, 413, 422},
     ("get", "/v1/cases/{case_id}/history"): {401, 403, 404, 422},
+    ("post", "/v1/cases/{case_id}/delegations"): {401, 403, 404, 409, 413, 422},
+    ("delete", "/v1/cases/{case_id}/delegations/{delegation_id}"): {401, 403, 404, 409, 422},
+    ("get", "/v1/desk/cases"): {401, 403, 404, 422},
 }
 
 

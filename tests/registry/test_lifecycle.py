@@ -33,7 +33,7 @@ async def test_legal_transition(registry, start, to):
     if to == "resolved":
         body["outcome"] = "voluntary_return"
     response = await registry.post(f"/v1/cases/{case['id']}/transitions", json=body,
-                                   headers=auth("caseworker", sub="carol"))
+                                   headers=auth("supervisor", sub="carol"))
     assert response.status_code == 200, response.text
     assert response.json()["status"] == to
     # A closed case keeps the outcome it was resolved with; reopening clears it.
@@ -43,7 +43,8 @@ async def test_legal_transition(registry, start, to):
     last = history[-1]
     assert (last["from_status"], last["to_status"]) == (start, to)
     assert last["reason"] == "reviewed with the person"
-    assert last["actor"] == "carol"
+    assert (last["kind"], last["actor"], last["actor_role"]) == ("transition", "carol",
+                                                                 "supervisor")
     assert last["at"]
 
 

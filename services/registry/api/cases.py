@@ -1,3 +1,6 @@
+"""The case routes. Every one answers for the caller's caseload only
+(``registry.access``): a case outside it is a 404, as if it did not exist."""
+
 from __future__ import annotations
 
 import uuid
@@ -6,8 +9,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
-from registry import service
-from registry.api.deps import CaseReader, CaseWriter, IfMatch, LanguagesDep, VaultDep, etag
+from registry import delegations, history, service
+from registry.api.deps import CaseWorker, IfMatch, LanguagesDep, Supervisor, VaultDep, etag
 from registry.enums import CaseStatus
 from registry.schemas import (
     CaseCreate,
@@ -15,7 +18,9 @@ from registry.schemas import (
     CasePatch,
     CaseRead,
     Caseworker,
-    StatusChangeRead,
+    DelegationIn,
+    DelegationRead,
+    HistoryEntry,
     Text,
     TransitionIn,
 )
@@ -28,7 +33,7 @@ router = APIRouter(prefix="/v1/cases", tags=["cases"])
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=CaseRead,
              responses=problem_responses(401, 403, 413, 422))
 async def create_case(
-    body: CaseCreate, session: SessionDep, actor: CaseWriter, vault: VaultDep,
+    body: CaseCreate, session: SessionDep, actor: CaseWorker, vault: VaultDep,
     languages: LanguagesDep, response: Response,
 ) -> CaseRead:
     case = await service.create_case(session, data=body, actor=actor, vault=vault,
@@ -40,7 +45,7 @@ async def create_case(
 
 @router.get("", response_model=CaseList, responses=problem_responses(401, 403, 422))
 async def list_cases(
-    session: SessionDep, _: CaseReader, vault: VaultDep,
+    session: SessionDep, actor: CaseWorker, vault: VaultDep,
     status: CaseStatus | None = None,
     caseworker: Caseworker | None = None,
     review_due_before: date | None = None,
@@ -49,9 +54,10 @@ async def list_cases(
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> CaseList:
+    """The caller's caseload (a supervisor's: every case), filtered."""
     cases, next_cursor = await service.list_cases(
-        session, status=status, caseworker=caseworker, review_due_before=review_due_before,
-        reference=reference, cursor=cursor, limit=limit,
+        session, actor=actor, status=status, caseworker=caseworker,
+        review_due_before=review_due_before, reference=reference, cursor=cursor, limit=limit,
     )
     return CaseList(items=[service.case_read(c, vault) for c in cases], next_cursor=next_cursor)
 
@@ -59,9 +65,10 @@ async def list_cases(
 @router.get("/{case_id}", response_model=CaseRead,
             responses=problem_responses(401, 403, 404, 422))
 async def get_case(
-    case_id: uuid.UUID, session: SessionDep, _: CaseReader, vault: VaultDep, response: Response
+    case_id: uuid.UUID, session: SessionDep, actor: CaseWorker, vault: VaultDep,
+    response: Response,
 ) -> CaseRead:
-    case = await service.get_case(session, case_id=case_id)
+    case = await service.get_case(session, case_id=case_id, actor=actor)
     response.headers["ETag"] = etag(case.version)
     return service.case_read(case, vault)
 
@@ -69,7 +76,7 @@ async def get_case(
 @router.patch("/{case_id}", response_model=CaseRead,
               responses=problem_responses(401, 403, 404, 409, 412, 413, 422))
 async def update_case(
-    case_id: uuid.UUID, body: CasePatch, session: SessionDep, actor: CaseWriter,
+    case_id: uuid.UUID, body: CasePatch, session: SessionDep, actor: CaseWorker,
     vault: VaultDep, languages: LanguagesDep, if_match: IfMatch, response: Response,
 ) -> CaseRead:
     case = await service.update_case(session, case_id=case_id, patch=body, actor=actor,
@@ -81,7 +88,7 @@ async def update_case(
 @router.post("/{case_id}/transitions", response_model=CaseRead,
              responses=problem_responses(401, 403, 404, 409, 412, 413, 422))
 async def transition_case(
-    case_id: uuid.UUID, body: TransitionIn, session: SessionDep, actor: CaseWriter,
+    case_id: uuid.UUID, body: TransitionIn, session: SessionDep, actor: CaseWorker,
     vault: VaultDep, if_match: IfMatch, response: Response,
 ) -> CaseRead:
     case = await service.transition_case(
@@ -92,7 +99,33 @@ async def transition_case(
     return service.case_read(case, vault)
 
 
-@router.get("/{case_id}/history", response_model=list[StatusChangeRead],
+@router.get("/{case_id}/history", response_model=list[HistoryEntry],
             responses=problem_responses(401, 403, 404, 422))
-async def case_history(case_id: uuid.UUID, session: SessionDep, _: CaseReader) -> list:
-    return await service.case_history(session, case_id=case_id)
+async def case_history(case_id: uuid.UUID, session: SessionDep,
+                       actor: CaseWorker) -> list[HistoryEntry]:
+    """Transitions, edits and delegations, oldest first, each with its actor and role;
+    edits name the fields changed and show values only for those not about the person."""
+    await service.get_case(session, case_id=case_id, actor=actor)
+    return await history.case_history(session, case_id=case_id)
+
+
+@router.post("/{case_id}/delegations", status_code=status.HTTP_201_CREATED,
+             response_model=DelegationRead,
+             responses=problem_responses(401, 403, 404, 409, 413, 422))
+async def delegate_case(case_id: uuid.UUID, body: DelegationIn, session: SessionDep,
+                        actor: Supervisor) -> DelegationRead:
+    """Cover for leave (supervisors): ``to`` sees and changes the case up to and including
+    ``until``. Again for the same caseworker: the new date and reason replace the old."""
+    delegation = await delegations.delegate(session, case_id=case_id, data=body, actor=actor)
+    return DelegationRead.model_validate(delegation)
+
+
+@router.delete("/{case_id}/delegations/{delegation_id}",
+               status_code=status.HTTP_204_NO_CONTENT,
+               responses=problem_responses(401, 403, 404, 409, 422))
+async def revoke_delegation(case_id: uuid.UUID, delegation_id: uuid.UUID,
+                            session: SessionDep, actor: Supervisor) -> Response:
+    """End a delegation now (supervisors); the history keeps that it was."""
+    await delegations.revoke(session, case_id=case_id, delegation_id=delegation_id,
+                             actor=actor)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -5,15 +5,28 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Request
 
-from shared.auth import Principal, Role, require_roles
+from registry.access import Actor, acting
+from shared.auth import CurrentUser, Role
 from shared.crypto import PhoneVault
 from shared.errors import ValidationFailed
 
-CaseWriter = Annotated[Principal, require_roles(Role.caseworker, Role.supervisor)]
-# Officers read cases to confirm who is at the counter; services to reconcile.
-CaseReader = Annotated[
-    Principal, require_roles(Role.caseworker, Role.supervisor, Role.officer, Role.service)
-]
+
+def acting_as(*roles: Role):
+    """A dependency: the caller as an ``Actor`` acting as the widest of ``roles`` they
+    hold, or 403 (whatever the case named: a role refused everywhere leaks nothing)."""
+    allowed = frozenset(roles)
+
+    async def actor(principal: CurrentUser) -> Actor:
+        return acting(principal, allowed)
+
+    return Depends(actor)
+
+
+# A case, in full, is read and written by its caseworkers (their caseload) and by
+# supervisors (all). Officers have the desk's view; services the change feed.
+CaseWorker = Annotated[Actor, acting_as(Role.caseworker, Role.supervisor)]
+Supervisor = Annotated[Actor, acting_as(Role.supervisor)]
+DeskOfficer = Annotated[Actor, acting_as(Role.officer, Role.supervisor)]
 
 
 async def _vault(request: Request) -> PhoneVault:

@@ -1,0 +1,32 @@
+"""The reporting desk's view: an officer finds a case by its reference (letters or
+keypad form) to confirm who is at the counter. No list, no search by name or number.
+
+The next window is not the registry's to say (checkin owns the schedule): the desk
+reads it from checkin, which records the in-person check-in."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from registry import service
+from registry.api.deps import DeskOfficer
+from registry.schemas import DeskCase, Text
+from shared.db import SessionDep
+from shared.errors import problem_responses
+
+router = APIRouter(prefix="/v1/desk", tags=["desk"])
+
+
+@router.get("/cases", response_model=DeskCase, responses=problem_responses(401, 403, 404, 422))
+async def find_case(
+    session: SessionDep, _: DeskOfficer,
+    reference: Annotated[Text, Query(min_length=1, max_length=16,
+                                     description="letters (K7MR-4XP) or keypad form")],
+) -> DeskCase:
+    """Given name, the family name's initial, the reference and the status of the case
+    with this reference (officers, supervisors); 404 if none has it."""
+    case = await service.find_by_reference(session, reference=reference)
+    return DeskCase(id=case.id, reference=case.reference, given_name=case.person.given_name,
+                    family_initial=case.person.family_name[:1].upper(), status=case.status)
