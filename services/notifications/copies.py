@@ -35,7 +35,10 @@ async def apply_registry_change(session: AsyncSession, change: Change, *,
         "version": case.version, "status": case.status,
         "phone_encrypted": person.phone_encrypted, "phone_hash": person.phone_hash,
         "language": person.preferred_language, "channels": list(reporting.channels),
-        "timezone": reporting.timezone, "programme": case.programme, "updated_at": utcnow(),
+        "timezone": reporting.timezone, "programme": case.programme,
+        "caseworker": case.caseworker,
+        "delegations": [d.model_dump(mode="json") for d in case.delegations],
+        "updated_at": utcnow(),
     }
     if contact is None:
         session.add(Contact(case_id=case.id, **values))

@@ -17,6 +17,7 @@ the feed of a service that only acts on a few of them."""
 from __future__ import annotations
 
 import uuid
+from datetime import date
 from typing import ClassVar, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
@@ -54,14 +55,24 @@ class ReportingContact(_ReadModel):
     timezone: str = Field(max_length=64)
 
 
+class DelegationCopy(_ReadModel):
+    """Cover for leave: ``to`` may see the case up to and including ``until`` (UTC)."""
+
+    to: str = Field(min_length=1, max_length=128)
+    until: date
+
+
 class CaseChange(_Versioned):
     """Every ``case.*`` event carries the whole case as it now is; notifications keeps
-    how to reach the person, and nothing that names them."""
+    how to reach the person, and nothing that names them, plus whose caseload it is in.
+    ``delegations`` is absent from events written before issue 11: none then."""
 
     id: uuid.UUID
     version: int
     status: str = Field(max_length=16)
     programme: str = Field(max_length=64)
+    caseworker: str = Field(min_length=1, max_length=128)
+    delegations: list[DelegationCopy] = []
     person: PersonContact
     reporting: ReportingContact
 

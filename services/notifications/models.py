@@ -40,6 +40,11 @@ class Contact(NotificationsModel, table=True):
     channels: list[str] = Field(default_factory=list, sa_type=sa.JSON)
     timezone: str = Field(max_length=64)
     programme: str = Field(max_length=64)
+    # Whose caseload the case is in (``notifications.caseloads``): the assigned
+    # caseworker and the delegations running when the event was written, as
+    # ``[{"to": sub, "until": "YYYY-MM-DD"}]``. NULL until the registry's next event.
+    caseworker: str | None = Field(default=None, max_length=128)
+    delegations: list[dict[str, str]] = Field(default_factory=list, sa_type=sa.JSON)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
