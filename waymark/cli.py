@@ -10,10 +10,11 @@ import sys
 import time
 from datetime import timedelta
 
-from shared.auth import Role, issue_token
+from shared.auth import Lifetimes, Role, issue_token
 from shared.config import ServiceSettings
 
 SERVICES = ("registry", "checkin", "notifications")
+DEFAULT_TOKEN_LIFETIME = timedelta(hours=8)
 
 
 def _settings(service: str) -> ServiceSettings:
@@ -86,15 +87,22 @@ def run(host: str) -> int:
     return exit_code
 
 
-def token(roles: list[str], sub: str, hours: float) -> int:
+def token(roles: list[str], sub: str, hours: float | None) -> int:
     # Checked before reading settings: production settings may not even validate here.
     if os.environ.get("WAYMARK_ENV", "").lower() == "production":
         print("refusing: development tokens are not issued when WAYMARK_ENV=production",
               file=sys.stderr)
         return 2
     settings = ServiceSettings()
-    print(issue_token(secret=settings.auth_secret, sub=sub, roles=roles,
-                      ttl=timedelta(hours=hours)))
+    # The services refuse a token that lives longer than this: better said here.
+    limit = Lifetimes.from_settings(settings).limit(roles)
+    most = limit.total_seconds() / 3600
+    if hours is not None and not 0 < hours <= most:  # NaN included
+        print(f"refusing: a token with the roles {', '.join(roles)} must live more than 0 "
+              f"and at most {most:g} hours", file=sys.stderr)
+        return 2
+    ttl = min(DEFAULT_TOKEN_LIFETIME, limit) if hours is None else timedelta(hours=hours)
+    print(issue_token(secret=settings.auth_secret, sub=sub, roles=roles, ttl=ttl))
     return 0
 
 
@@ -152,7 +160,9 @@ def main(argv: list[str] | None = None) -> int:
     token_parser.add_argument("--role", action="append", required=True,
                               choices=[r.value for r in Role], help="repeat for several roles")
     token_parser.add_argument("--sub", required=True, help="who the token speaks for")
-    token_parser.add_argument("--hours", type=float, default=8.0, help="lifetime (default 8)")
+    token_parser.add_argument("--hours", type=float, default=None,
+                              help="lifetime (default 8, or the maximum if shorter: 1 with "
+                                   "the service role)")
     sms_parser = commands.add_parser("sms", help="send a signed test SMS to local checkin")
     sms_parser.add_argument("--from", dest="sender", required=True, help="E.164 number")
     sms_parser.add_argument("body", help="the message, for example 'CHECKIN 123456'")

@@ -1,6 +1,9 @@
-"""Settings: each service reads its own variables; production refuses development secrets."""
+"""Settings: each service reads its own variables; production refuses development secrets
+and needs the identity provider's JWKS, issuer and audience."""
 
 from __future__ import annotations
+
+from datetime import timedelta
 
 import pytest
 from checkin.config import CheckinSettings
@@ -8,9 +11,12 @@ from cryptography.fernet import Fernet
 from pydantic import ValidationError
 from registry.config import RegistrySettings
 
+from shared.auth import Lifetimes
+
 PRODUCTION = {
-    "WAYMARK_ENV": "production", "WAYMARK_AUTH_SECRET": "s" * 40,
-    "WAYMARK_PHONE_HASH_KEY": "h" * 40, "TWILIO_AUTH_TOKEN": "t" * 32,
+    "WAYMARK_ENV": "production", "WAYMARK_PHONE_HASH_KEY": "h" * 40, "TWILIO_AUTH_TOKEN": "t" * 32,
+    "WAYMARK_AUTH_JWKS_URL": "https://idp.example/realms/waymark/protocol/openid-connect/certs",
+    "WAYMARK_AUTH_ISSUER": "https://idp.example/realms/waymark", "WAYMARK_AUTH_AUDIENCE": "waymark",
 }
 
 
@@ -32,8 +38,10 @@ def test_public_url_falls_back_to_the_shared_variable(monkeypatch):
 
 
 @pytest.mark.parametrize("left_default", [
-    "WAYMARK_AUTH_SECRET", "WAYMARK_PHONE_KEYS", "WAYMARK_PHONE_HASH_KEY", "TWILIO_AUTH_TOKEN"])
-def test_production_refuses_every_development_secret(monkeypatch, left_default):
+    "WAYMARK_PHONE_KEYS", "WAYMARK_PHONE_HASH_KEY", "TWILIO_AUTH_TOKEN",
+    "WAYMARK_AUTH_JWKS_URL", "WAYMARK_AUTH_ISSUER", "WAYMARK_AUTH_AUDIENCE"])
+def test_production_refuses_every_development_secret_and_needs_the_identity_provider(
+        monkeypatch, left_default):
     env = PRODUCTION | {"WAYMARK_PHONE_KEYS": Fernet.generate_key().decode()}
     for name, value in env.items():
         if name != left_default:
@@ -43,7 +51,48 @@ def test_production_refuses_every_development_secret(monkeypatch, left_default):
         RegistrySettings()
 
 
-def test_production_starts_with_real_secrets(monkeypatch):
-    for name, value in (PRODUCTION | {"WAYMARK_PHONE_KEYS": Fernet.generate_key().decode()}).items():
+def production(monkeypatch, **overrides: str) -> None:
+    env = PRODUCTION | {"WAYMARK_PHONE_KEYS": Fernet.generate_key().decode()} | overrides
+    for name, value in env.items():
         monkeypatch.setenv(name, value)
-    assert RegistrySettings().env == "production"
+
+
+def test_production_starts_with_real_secrets_and_no_development_token_secret(monkeypatch):
+    production(monkeypatch)
+    settings = RegistrySettings()
+    assert settings.env == "production" and not settings.accepts_development_tokens
+
+
+@pytest.mark.parametrize(("variable", "url"), [
+    ("WAYMARK_AUTH_JWKS_URL", "http://idp.example/certs"),
+    ("WAYMARK_AUTH_TOKEN_URL", "http://idp.example/token")])
+def test_production_fetches_keys_and_tokens_over_https_only(monkeypatch, variable, url):
+    client = {"WAYMARK_AUTH_CLIENT_ID": "checkin", "WAYMARK_AUTH_CLIENT_SECRET": "c" * 32,
+              "WAYMARK_AUTH_TOKEN_URL": "https://idp.example/token"}
+    production(monkeypatch, **(client | {variable: url}))
+    with pytest.raises(ValidationError, match=f"{variable} must be an https:// URL"):
+        RegistrySettings()
+
+
+def test_a_jwks_without_issuer_and_audience_is_refused_even_in_development(monkeypatch):
+    monkeypatch.setenv("WAYMARK_AUTH_JWKS_URL", "http://127.0.0.1:8080/certs")
+    monkeypatch.setenv("WAYMARK_AUTH_ISSUER", "http://127.0.0.1:8080")
+    with pytest.raises(ValidationError, match="missing: WAYMARK_AUTH_AUDIENCE"):
+        RegistrySettings()
+
+
+def test_client_credentials_are_all_or_nothing(monkeypatch):
+    monkeypatch.setenv("WAYMARK_AUTH_TOKEN_URL", "https://idp.example/token")
+    monkeypatch.setenv("WAYMARK_AUTH_CLIENT_ID", "checkin")
+    with pytest.raises(ValidationError, match="missing: WAYMARK_AUTH_CLIENT_SECRET"):
+        CheckinSettings()
+
+
+def test_token_lifetimes_are_hours_and_must_be_positive(monkeypatch):
+    monkeypatch.setenv("WAYMARK_AUTH_MAX_TOKEN_HOURS", "8")
+    monkeypatch.setenv("WAYMARK_AUTH_MAX_SERVICE_TOKEN_HOURS", "1.5")  # Entra's can be 90 min
+    assert Lifetimes.from_settings(RegistrySettings()) == Lifetimes(
+        person=timedelta(hours=8), service=timedelta(minutes=90))
+    monkeypatch.setenv("WAYMARK_AUTH_MAX_SERVICE_TOKEN_HOURS", "0")
+    with pytest.raises(ValidationError, match="auth_max_service_token_hours"):
+        RegistrySettings()
