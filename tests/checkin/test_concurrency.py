@@ -76,3 +76,22 @@ async def test_two_missed_check_in_jobs_at_once_open_one_follow_up_each(
         kinds = [f.kind for f in await follow_ups(fresh_checkin_app, case_id)]
         assert kinds == [FollowUpKind.missed_checkin]
     assert len(await events(fresh_checkin_app, "expected_checkin.outcome")) == 3
+
+
+async def test_one_idempotency_key_for_two_cases_at_once_never_answers_the_others_check_in(
+        fresh_checkin_app, fresh_checkin, clock):
+    """However the two interleave, each answer is its own case's check-in, a 409 (the
+    twin was still being processed) or a 422 (the key was already used for the other
+    case); and only one of the two is recorded."""
+    cases = [await add_case(fresh_checkin_app, phone=f"+44791112346{n}") for n in (1, 2)]
+    clock.move_to(FIRST_OPENS)
+    headers = {**OFFICER, "Idempotency-Key": "desk-7"}
+    answers = await asyncio.gather(*(fresh_checkin.post("/v1/checkins", headers=headers, json={
+        "case_id": str(case_id), "reporting_centre": "Croydon",
+        "identity_confirmed_by": "document"}) for case_id in cases))
+    assert sorted(a.status_code for a in answers) in ([201, 409], [201, 422])
+    for case_id, answer in zip(cases, answers, strict=True):
+        if answer.status_code == 201:
+            assert answer.json()["case_id"] == str(case_id)
+    recorded = [len(await checkins(fresh_checkin_app, case_id)) for case_id in cases]
+    assert sorted(recorded) == [0, 1]
