@@ -117,8 +117,8 @@ def sms(sender: str, body: str) -> int:
 
     settings = CheckinSettings()
     url = f"{settings.base_url}/v1/twilio/sms"
-    params = {"MessageSid": f"SM{uuid.uuid4().hex}", "From": sender, "To": "+15005550006",
-              "Body": body}
+    params = {"MessageSid": f"SM{uuid.uuid4().hex}", "AccountSid": settings.twilio_account_sid,
+              "From": sender, "To": "+15005550006", "Body": body}
     signature = RequestValidator(settings.twilio_auth_token).compute_signature(url, params)
     response = httpx.post(f"http://127.0.0.1:{settings.port}/v1/twilio/sms", data=params,
                           headers={"X-Twilio-Signature": signature})

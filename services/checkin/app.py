@@ -21,7 +21,7 @@ from checkin.models import ChangeEvent, FeedCursor
 from checkin.texts import languages
 from shared.changefeed import FeedConsumer, changes_router
 from shared.crypto import PhoneVault
-from shared.http import ServiceTokenAuth, make_client
+from shared.http import make_client, service_auth
 from shared.web import install_common, service_lifespan
 
 
@@ -51,19 +51,16 @@ async def _background(app: FastAPI, settings: CheckinSettings) -> AsyncIterator[
     """The registry's and notifications' feed consumers, and the scheduler that ticks
     them and the jobs."""
     horizon = timedelta(days=settings.schedule_horizon_days)
+    auth = service_auth(settings, sub="checkin")  # one token, for calls to either
     app.state.registry_client = make_client(
-        settings.registry_url, timeout=settings.http_timeout_seconds,
-        auth=ServiceTokenAuth(secret=settings.auth_secret, sub="checkin"),
-    )
+        settings.registry_url, timeout=settings.http_timeout_seconds, auth=auth)
     app.state.registry_feed = FeedConsumer(
         feed="registry", client=app.state.registry_client,
         sessionmaker=app.state.sessionmaker, cursor_table=FeedCursor,
         apply=partial(apply_registry_change, horizon_days=settings.schedule_horizon_days),
     )
     app.state.notifications_client = make_client(
-        settings.notifications_url, timeout=settings.http_timeout_seconds,
-        auth=ServiceTokenAuth(secret=settings.auth_secret, sub="checkin"),
-    )
+        settings.notifications_url, timeout=settings.http_timeout_seconds, auth=auth)
     app.state.notifications_feed = FeedConsumer(
         feed="notifications", client=app.state.notifications_client,
         sessionmaker=app.state.sessionmaker, cursor_table=FeedCursor,
