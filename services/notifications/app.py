@@ -26,7 +26,7 @@ from notifications.templates import all_templates
 from shared.changefeed import FeedConsumer, changes_router
 from shared.crypto import PhoneVault
 from shared.db import make_engine, make_sessionmaker
-from shared.http import ServiceTokenAuth, make_client
+from shared.http import make_client, service_auth
 from shared.web import install_common, service_lifespan
 
 
@@ -125,7 +125,7 @@ def feeds(app: FastAPI) -> list[FeedConsumer]:
 @asynccontextmanager
 async def _background(app: FastAPI, settings: NotificationsSettings) -> AsyncIterator[None]:
     """The provider, the two feed consumers and the dispatcher, ticked by the scheduler."""
-    auth = ServiceTokenAuth(secret=settings.auth_secret, sub="notifications")
+    auth = service_auth(settings, sub="notifications")
     app.state.registry_client = make_client(settings.registry_url, auth=auth,
                                             timeout=settings.http_timeout_seconds)
     app.state.checkin_client = make_client(settings.checkin_url, auth=auth,
