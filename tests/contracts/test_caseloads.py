@@ -173,12 +173,11 @@ def build(method: str, path: str, case: dict[str, Any]) -> dict[str, Any]:
     return {"method": method, "url": url, **bodies.get((method, path), dict)()}
 
 
-def matrix(service: str) -> Iterator:
-    for (method, path) in ROWS[service]:
-        if (method, path) in PUBLIC:
-            continue  # test_public_routes
-        for role in ROLES:
-            yield pytest.param(method, path, role, id=f"{method} {path} {role}")
+def matrix(service: str) -> list:
+    return [pytest.param(method, path, role, id=f"{method} {path} {role}")
+            for (method, path) in ROWS[service]
+            if (method, path) not in PUBLIC  # test_public_routes
+            for role in ROLES]
 
 
 async def check(client, cases: dict[str, dict[str, Any]], method: str, path: str,
