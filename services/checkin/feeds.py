@@ -67,8 +67,16 @@ class ReportingCopy(_ReadModel):
     starts_on: date
 
 
+class DelegationCopy(_ReadModel):
+    """Cover for leave: ``to`` may see the case up to and including ``until`` (UTC)."""
+
+    to: str = Field(min_length=1, max_length=128)
+    until: date
+
+
 class CaseChange(_Versioned):
-    """Every ``case.*`` event carries the whole case as it now is."""
+    """Every ``case.*`` event carries the whole case as it now is. ``delegations`` is
+    absent from events written before issue 11: none then."""
 
     id: uuid.UUID
     version: int
@@ -78,6 +86,7 @@ class CaseChange(_Versioned):
     caseworker: str = Field(max_length=128)
     programme: str = Field(max_length=64)
     vulnerabilities: list[str]
+    delegations: list[DelegationCopy] = []
     person: PersonCopy
     reporting: ReportingCopy
 
@@ -104,7 +113,9 @@ async def apply_registry_change(session: AsyncSession, change: Change, *,
         "version": case.version, "reference": case.reference,
         "keypad_reference": case.keypad_reference, "status": case.status,
         "phone_hash": person.phone_hash, "language": person.preferred_language,
-        "caseworker": case.caseworker, "programme": case.programme, "sex": person.sex,
+        "caseworker": case.caseworker,
+        "delegations": [d.model_dump(mode="json") for d in case.delegations],
+        "programme": case.programme, "sex": person.sex,
         "nationality": person.nationality, "date_of_birth": person.date_of_birth,
         "vulnerabilities": list(case.vulnerabilities),
         "channels": [str(channel) for channel in reporting.channels], "rrule": reporting.rrule,

@@ -35,8 +35,12 @@ async def open_follow_up(session: AsyncSession, *, case: CaseCopy, kind: FollowU
 
 async def list_follow_ups(session: AsyncSession, *, assigned_to: str | None,
                           status: FollowUpStatus | None, case_id: uuid.UUID | None,
-                          limit: int) -> list[FollowUp]:
+                          limit: int, within: Sequence[uuid.UUID] | None = None,
+                          ) -> list[FollowUp]:
+    """Newest first; ``within``, when given, limits them to those cases (a caseload)."""
     query = sa.select(FollowUp)
+    if within is not None:
+        query = query.where(FollowUp.case_id.in_(within))
     if assigned_to is not None:
         query = query.where(FollowUp.assigned_to == assigned_to)
     if status == FollowUpStatus.open:  # open means not yet closed: acknowledged ones are still open work
@@ -49,16 +53,20 @@ async def list_follow_ups(session: AsyncSession, *, assigned_to: str | None,
     return list((await session.execute(query)).scalars())
 
 
-async def _get_follow_up(session: AsyncSession, follow_up_id: uuid.UUID) -> FollowUp:
+NO_SUCH_FOLLOW_UP = "No such follow-up."
+
+
+async def get_follow_up(session: AsyncSession, *, follow_up_id: uuid.UUID) -> FollowUp:
+    """The follow-up, locked for the change to come, or ``NotFound``."""
     follow_up = await session.get(FollowUp, follow_up_id, with_for_update=True)
     if follow_up is None:
-        raise NotFound("No such follow-up.")
+        raise NotFound(NO_SUCH_FOLLOW_UP)
     return follow_up
 
 
 async def acknowledge_follow_up(session: AsyncSession, *, follow_up_id: uuid.UUID,
                                 actor: str) -> FollowUp:
-    follow_up = await _get_follow_up(session, follow_up_id)
+    follow_up = await get_follow_up(session, follow_up_id=follow_up_id)
     if follow_up.status == FollowUpStatus.closed:
         raise Conflict("The follow-up is closed.")
     if follow_up.status == FollowUpStatus.open:
@@ -77,7 +85,7 @@ async def _close(session: AsyncSession, follow_up: FollowUp, *, actor: str, note
 
 async def close_follow_up(session: AsyncSession, *, follow_up_id: uuid.UUID, actor: str,
                           note: str) -> FollowUp:
-    follow_up = await _get_follow_up(session, follow_up_id)
+    follow_up = await get_follow_up(session, follow_up_id=follow_up_id)
     if follow_up.status == FollowUpStatus.closed:
         raise Conflict("The follow-up is already closed.")
     await _close(session, follow_up, actor=actor, note=note)

@@ -46,6 +46,10 @@ class CaseCopy(CheckinModel, table=True):
     phone_hash: str = Field(max_length=64, index=True)
     language: str = Field(max_length=8)
     caseworker: str = Field(max_length=128, index=True)
+    # Delegations running when the registry wrote its event, as
+    # ``[{"to": sub, "until": "YYYY-MM-DD"}]``: whose caseload it is in besides the
+    # caseworker's (``checkin.caseloads``).
+    delegations: list[dict[str, str]] = Field(default_factory=list, sa_type=sa.JSON)
     programme: str = Field(max_length=64)
     sex: str = Field(max_length=16)
     nationality: str = Field(max_length=2)

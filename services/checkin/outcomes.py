@@ -18,13 +18,21 @@ from checkin.models import CaseCopy, ExpectedCheckin, FollowUp, Outage, PinLock
 from shared.db import utcnow
 from shared.errors import Conflict, NotFound
 
+NO_SUCH_WINDOW = "No such expected check-in."
+
+
+async def get_expected(session: AsyncSession, *, expected_id: uuid.UUID) -> ExpectedCheckin:
+    """The expected check-in, locked for the change to come, or ``NotFound``."""
+    expected = await session.get(ExpectedCheckin, expected_id, with_for_update=True)
+    if expected is None:
+        raise NotFound(NO_SUCH_WINDOW)
+    return expected
+
 
 async def excuse(session: AsyncSession, *, expected_id: uuid.UUID, reason: str,
                  actor: str) -> ExpectedCheckin:
     """Excuse a pending or missed check-in, before or after its window."""
-    expected = await session.get(ExpectedCheckin, expected_id, with_for_update=True)
-    if expected is None:
-        raise NotFound("No such expected check-in.")
+    expected = await get_expected(session, expected_id=expected_id)
     if expected.status in ATTENDED:
         raise Conflict("The person checked in for this one; there is nothing to excuse.")
     was_missed = expected.status == Outcome.missed

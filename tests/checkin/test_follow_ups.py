@@ -19,13 +19,13 @@ from tests.checkin.helpers import (
     auth,
     events,
     follow_ups,
-    issue_pin,
     run_jobs,
     sms,
 )
 
 GRACE_ENDS = FIRST_OPENS + timedelta(hours=34)  # Tuesday 8 December, 19:00Z
 BOB = auth("caseworker", sub="bob")
+LEAD = auth("supervisor", sub="lead")
 AUTHORITY = auth("authority", sub="home-office")
 NOTIFICATIONS = auth("service", sub="notifications")
 
@@ -72,7 +72,10 @@ async def missed(checkin_app, clock) -> dict[str, str]:
 async def test_a_caseworker_lists_their_own(checkin, missed):
     assert ids(await listed(checkin, headers=BOB, mine="true")) == {missed["bob"]}
     assert ids(await listed(checkin, mine="true")) == {missed["alice-1"], missed["alice-2"]}
-    assert ids(await listed(checkin)) == {missed["alice-1"], missed["alice-2"], missed["bob"]}
+    # Without ``mine`` a caseworker still sees only their caseload; a supervisor all.
+    assert ids(await listed(checkin)) == {missed["alice-1"], missed["alice-2"]}
+    assert ids(await listed(checkin, headers=LEAD)) == {
+        missed["alice-1"], missed["alice-2"], missed["bob"]}
     [item] = await listed(checkin, headers=BOB, mine="true")
     assert (item["kind"], item["status"], item["assigned_to"]) == ("missed_checkin", "open", "bob")
     assert item["case_id"] == missed["bob:case"]
@@ -88,7 +91,9 @@ async def test_the_list_filters_by_case_and_by_status(checkin, missed):
     assert (await acknowledge(checkin, missed["alice-1"])).status_code == 200
     assert (await close(checkin, missed["alice-2"])).status_code == 200
     # Open means not yet closed: an acknowledged one is still open work.
-    assert ids(await listed(checkin, status="open")) == {missed["alice-1"], missed["bob"]}
+    assert ids(await listed(checkin, status="open")) == {missed["alice-1"]}
+    assert ids(await listed(checkin, headers=LEAD, status="open")) == {
+        missed["alice-1"], missed["bob"]}
     assert ids(await listed(checkin, status="acknowledged")) == {missed["alice-1"]}
     assert ids(await listed(checkin, status="closed")) == {missed["alice-2"]}
     assert ids(await listed(checkin, mine="true", status="open")) == {missed["alice-1"]}
@@ -103,7 +108,7 @@ async def test_acknowledging_is_idempotent(checkin_app, checkin, missed, clock):
     assert (body["status"], body["acknowledged_by"]) == ("acknowledged", "alice")
     assert body["acknowledged_at"]
     clock.shift(timedelta(minutes=5))
-    again = await acknowledge(checkin, missed["alice-1"], headers=BOB)
+    again = await acknowledge(checkin, missed["alice-1"], headers=LEAD)
     assert again.status_code == 200
     assert again.json() == body
     acknowledged = await events(checkin_app, "follow_up.acknowledged")
@@ -121,7 +126,7 @@ async def test_closing_with_a_note(checkin_app, checkin, missed):
     again = await close(checkin, missed["bob"], note="Another note", headers=BOB)
     assert again.status_code == 409
     assert (await acknowledge(checkin, missed["bob"], headers=BOB)).status_code == 409
-    [stored] = await listed(checkin, case_id=missed["bob:case"])
+    [stored] = await listed(checkin, headers=BOB, case_id=missed["bob:case"])
     assert (stored["status"], stored["note"]) == ("closed", "Called her: the bus was cancelled.")
     closed = await events(checkin_app, "follow_up.closed")
     assert [e.subject_id for e in closed] == [missed["bob"]]
@@ -167,7 +172,9 @@ async def test_a_supervisor_may_work_follow_ups(checkin, missed):
 async def test_five_wrong_pins_open_a_pin_lock_follow_up(checkin_app, checkin, clock):
     case_id = await add_case(checkin_app, caseworker="bob", language="en",
                              vulnerabilities=["disability"])
-    pin = await issue_pin(checkin, case_id)
+    issued = await checkin.post(f"/v1/cases/{case_id}/pin", headers=BOB)
+    assert issued.status_code == 201, issued.text
+    pin = issued.json()["pin"]
     wrong = "000000" if pin != "000000" else "999999"
     for _ in range(4):
         await sms(checkin, wrong)

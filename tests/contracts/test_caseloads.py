@@ -12,21 +12,25 @@ What the rows say (README, Decisions, "Caseloads"):
 - a role refused on a route is refused whatever the case (403), which says nothing
   about the case.
 
-Checkin's rows belong here too, once its routes apply caseloads."""
+Checkin's windows and follow-ups are reached through their case: a caseworker outside
+the case's caseload gets the same 404 as for an unknown window or follow-up."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterator
 from datetime import date, timedelta
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from asgi_lifespan import LifespanManager
 
 from shared.auth import Role
 from tests.checkin.helpers import case_change
 from tests.conftest import (
     auth,
+    checkin_settings,
     client_for,
     notifications_settings,
     registry_settings,
@@ -74,6 +78,24 @@ ROWS: dict[str, dict[tuple[str, str], dict[Role, Any]]] = {
         ("GET", "/v1/desk/cases"): ok(Role.officer, Role.supervisor),
         ("GET", "/v1/changes"): ok(Role.service),
     },
+    "checkin": PUBLIC | {
+        ("POST", "/v1/cases/{case_id}/pin"): caseload(201),
+        ("GET", "/v1/cases/{case_id}/checkins"): caseload(),
+        ("POST", "/v1/expected-checkins/{expected_id}/excusal"): caseload(),
+        ("GET", "/v1/follow-ups"): ok(Role.caseworker, Role.supervisor),
+        ("POST", "/v1/follow-ups/{follow_up_id}/acknowledge"): caseload(),
+        ("POST", "/v1/follow-ups/{follow_up_id}/close"): caseload(),
+        # The reporting desk: an officer records whoever stands in front of them.
+        ("POST", "/v1/checkins"): ok(Role.officer, Role.caseworker, Role.supervisor,
+                                     status=201),
+        ("POST", "/v1/outages"): ok(Role.supervisor, status=201),
+        ("GET", "/v1/outages"): ok(Role.caseworker, Role.supervisor),
+        ("GET", "/v1/summaries/attendance"): ok(Role.authority, Role.supervisor),
+        # Twilio's webhooks: a signature, not a role, opens them; a token opens nothing.
+        **{("POST", f"/v1/twilio/{path}"): everyone(403) for path in (
+            "sms", "voice", "voice/prompt", "voice/language", "voice/reference", "voice/pin")},
+        ("GET", "/v1/changes"): ok(Role.service),
+    },
     "notifications": PUBLIC | {
         ("GET", "/v1/cases/{case_id}/notifications"): caseload(),
         # Twilio's webhook: a signature, not a role, opens it; a token opens nothing.
@@ -118,6 +140,16 @@ async def notifications(database_urls):
         yield client
 
 
+@pytest.fixture
+async def checkin(database_urls):
+    from checkin.app import create_app
+
+    settings = checkin_settings(database_urls["checkin"], WAYMARK_CHECKIN_JOBS_SECONDS=0)
+    async with rolled_back(create_app(settings)) as app, client_for(app, "checkin") as client:
+        client.app = app
+        yield client
+
+
 # --- the cases each service holds, by kind ----------------------------------------------
 
 
@@ -156,9 +188,39 @@ async def notifications_cases(notifications, role: Role) -> dict[str, dict[str, 
     return cases
 
 
+async def checkin_cases(checkin, role: Role) -> dict[str, dict[str, Any]]:
+    """The same three kinds, as the registry's feed delivers them to checkin, each with
+    its first expected check-in and a follow-up open on it."""
+    from checkin.cases import get_case
+    from checkin.enums import FollowUpKind
+    from checkin.follow_ups import open_follow_up
+    from checkin.models import ExpectedCheckin
+
+    from tests.checkin.helpers import apply
+
+    cases = {}
+    for kind in KINDS:
+        change = case_change(caseworker=sub(role) if kind == "assigned" else "someone-else")
+        if kind == "delegated":
+            change.data["delegations"] = [{"to": sub(role), "until": until()}]
+        await apply(checkin.app, change)
+        case_id = uuid.UUID(change.data["id"])
+        async with checkin.app.state.sessionmaker() as session, session.begin():
+            case = await get_case(session, case_id=case_id)
+            follow_up = await open_follow_up(session, case=case, kind=FollowUpKind.pin_locked,
+                                             detail="matrix")
+            [expected] = (await session.execute(
+                sa.select(ExpectedCheckin.id).where(ExpectedCheckin.case_id == case_id)
+                .order_by(ExpectedCheckin.opens_at).limit(1))).scalars()
+        cases[kind] = {"id": str(case_id), "expected_id": str(expected),
+                       "follow_up_id": str(follow_up.id)}
+    return cases
+
+
 def build(method: str, path: str, case: dict[str, Any]) -> dict[str, Any]:
     """A valid request for the route, naming ``case`` where it names one."""
-    url = path.format(case_id=case["id"], delegation_id=case.get("delegation_id"))
+    url = path.format(case_id=case["id"], delegation_id=case.get("delegation_id"),
+                      expected_id=case.get("expected_id"), follow_up_id=case.get("follow_up_id"))
     bodies: dict[tuple[str, str], Callable[[], dict[str, Any]]] = {
         ("POST", "/v1/cases"): lambda: {"json": case_body()},
         ("PATCH", "/v1/cases/{case_id}"): lambda: {"json": {"programme": "matrix"}},
@@ -167,6 +229,17 @@ def build(method: str, path: str, case: dict[str, Any]) -> dict[str, Any]:
         ("POST", "/v1/cases/{case_id}/delegations"):
             lambda: {"json": {"to": "relief", "until": until(), "reason": "leave"}},
         ("GET", "/v1/desk/cases"): lambda: {"params": {"reference": case.get("reference")}},
+        ("POST", "/v1/checkins"): lambda: {"json": {
+            "case_id": case["id"], "reporting_centre": "Croydon",
+            "identity_confirmed_by": "document"}},
+        ("POST", "/v1/expected-checkins/{expected_id}/excusal"):
+            lambda: {"json": {"reason": "in hospital"}},
+        ("POST", "/v1/follow-ups/{follow_up_id}/close"): lambda: {"json": {"note": "done"}},
+        ("POST", "/v1/outages"): lambda: {"json": {
+            "channel": "sms", "starts_at": "2026-12-01T08:00:00Z",
+            "ends_at": "2026-12-01T09:00:00Z", "reason": "carrier down"}},
+        ("GET", "/v1/summaries/attendance"):
+            lambda: {"params": {"from": "2026-12-01", "to": "2026-12-31"}},
         ("POST", "/v1/twilio/status"): lambda: {"data": {
             "MessageSid": "SM" + "0" * 32, "MessageStatus": "delivered"}},
     }
@@ -193,7 +266,8 @@ async def check(client, cases: dict[str, dict[str, Any]], method: str, path: str
 
 
 def names_a_case(path: str) -> bool:
-    return "{case_id}" in path or path == "/v1/desk/cases"
+    return any(name in path for name in ("{case_id}", "{expected_id}", "{follow_up_id}")) \
+        or path in ("/v1/desk/cases", "/v1/checkins")
 
 
 @pytest.mark.parametrize(("method", "path", "role"), matrix("registry"))
@@ -212,10 +286,20 @@ async def test_notifications(notifications, method, path, role):
                 ROWS["notifications"][(method, path)])
 
 
+@pytest.mark.parametrize(("method", "path", "role"), matrix("checkin"))
+async def test_checkin(checkin, method, path, role):
+    cases = (await checkin_cases(checkin, role) if names_a_case(path)
+             else dict.fromkeys(KINDS, {"id": None}))
+    await check(checkin, cases, method, path, role, ROWS["checkin"][(method, path)])
+
+
 def make_app(service: str, database_urls):
     if service == "registry":
         from registry.app import create_app
         return create_app(registry_settings(database_urls["registry"]))
+    if service == "checkin":
+        from checkin.app import create_app
+        return create_app(checkin_settings(database_urls["checkin"]))
     from notifications.app import create_app
     return create_app(notifications_settings(database_urls["notifications"]))
 

@@ -6,6 +6,7 @@ from fastapi import APIRouter, status
 
 from checkin import cases, pins
 from checkin.api.deps import Caseworker, PolicyDep
+from checkin.caseloads import require_in_caseload
 from checkin.checkins import list_checkins
 from checkin.schemas import CaseCheckins, PinIssued
 from shared.db import SessionDep
@@ -19,17 +20,21 @@ router = APIRouter(prefix="/v1/cases", tags=["cases"])
              responses=problem_responses(401, 403, 404, 422))
 async def issue_pin(case_id: uuid.UUID, session: SessionDep, actor: Caseworker,
                     policy: PolicyDep) -> PinIssued:
-    """A new 6-digit PIN, shown this once. It replaces the old one and lifts a lock."""
+    """A new 6-digit PIN, shown this once. It replaces the old one and lifts a lock.
+    A caseworker reaches only their caseload's cases; any other is a 404."""
+    await require_in_caseload(session, case_id=case_id, principal=actor)
     pin = await pins.issue_pin(session, case_id=case_id, actor=actor.sub, key=policy.key)
     return PinIssued(pin=pin)
 
 
 @router.get("/{case_id}/checkins", response_model=CaseCheckins,
             responses=problem_responses(401, 403, 404, 422))
-async def case_checkins(case_id: uuid.UUID, session: SessionDep, _: Caseworker,
+async def case_checkins(case_id: uuid.UUID, session: SessionDep, caller: Caseworker,
                         since: UTCInstant | None = None, until: UTCInstant | None = None,
                         ) -> CaseCheckins:
-    """Expected check-ins with their outcome, and unscheduled contacts."""
+    """Expected check-ins with their outcome, and unscheduled contacts. A caseworker
+    reaches only their caseload's cases; any other is a 404."""
+    await require_in_caseload(session, case_id=case_id, principal=caller)
     case = await cases.get_case(session, case_id=case_id)
     expected, checkins = await list_checkins(session, case_id=case_id, since=since,
                                                      until=until)

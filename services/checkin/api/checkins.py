@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 
 from checkin import cases, checkins, outcomes, replies
 from checkin.api.deps import Caseworker, Officer
+from checkin.caseloads import require_in_caseload
 from checkin.enums import CaseStatus, Channel
 from checkin.schemas import CheckinRead, ExcusalIn, ExpectedCheckinRead, InPersonCheckin
 from shared.db import SessionDep, utcnow
@@ -66,7 +67,11 @@ async def check_in_person(
              responses=problem_responses(401, 403, 404, 409, 413, 422))
 async def excuse(expected_id: uuid.UUID, body: ExcusalIn, session: SessionDep,
                  actor: Caseworker) -> ExpectedCheckinRead:
-    """Excuse a pending or missed check-in, with a reason (409 if the person attended)."""
+    """Excuse a pending or missed check-in, with a reason (409 if the person attended).
+    A caseworker reaches only their caseload's windows; any other is a 404."""
+    window = await outcomes.get_expected(session, expected_id=expected_id)
+    await require_in_caseload(session, case_id=window.case_id, principal=actor,
+                              missing=outcomes.NO_SUCH_WINDOW)
     expected = await outcomes.excuse(session, expected_id=expected_id, reason=body.reason,
                                     actor=actor.sub)
     case = await cases.get_case(session, case_id=expected.case_id)
