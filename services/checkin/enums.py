@@ -118,6 +118,15 @@ REMINDER_RANK = {ReminderDelivery.failed: 1, ReminderDelivery.undelivered: 1,
 NOT_DELIVERED = (ReminderDelivery.undelivered, ReminderDelivery.failed)
 
 
+class UndeliverableReason(StrEnum):
+    """Why notifications says a number cannot be reached (``reminder.undeliverable``), as
+    checkin reads it; the event keeps the reason a plain string, so a new one upstream
+    is read as "cannot receive them" rather than stopping the feed."""
+
+    opted_out = "opted_out"
+    invalid_number = "invalid_number"
+
+
 class RegistryEvent(StrEnum):
     """The registry's events checkin applies (each carries the whole case)."""
 

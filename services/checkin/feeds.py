@@ -24,6 +24,7 @@ from checkin.enums import (
     NotificationsEvent,
     RegistryEvent,
     ReminderDelivery,
+    UndeliverableReason,
 )
 from checkin.follow_ups import open_once
 from checkin.models import CaseCopy, ExpectedCheckin
@@ -182,7 +183,7 @@ async def apply_notifications_change(session: AsyncSession, change: Change) -> N
     if case is None:
         return
     why = ("the number opted out of messages at the carrier"
-           if event.reason == "opted_out" else "the number cannot receive them")
+           if event.reason == UndeliverableReason.opted_out else "the number cannot receive them")
     await open_once(session, case=case, kind=FollowUpKind.contact_unreachable, detail=(
         f"Reminders by {event.channel} cannot reach the person: {why}. "
         "Check the number with them or agree another way to remind them."))

@@ -55,7 +55,7 @@ def case_change(*, case_id: uuid.UUID | None = None, version: int = 1, status: s
                       "timezone": "Europe/London", "starts_on": "2026-12-07", **reporting},
     }
     change = Change(cursor="0-0", type="case.created" if version == 1 else "case.updated",
-                    subject_id=str(case_id), occurred_at=datetime.now(UTC), data=data)
+                    subject_id=str(case_id), occurred_at=BEFORE_START, data=data)
     feeds.parse_registry_change(change)
     return change
 

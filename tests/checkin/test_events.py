@@ -6,7 +6,7 @@ it cannot read is an error that stops the feed at that event."""
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pydantic
 import pytest
@@ -16,6 +16,7 @@ from checkin.events import EVENTS
 
 from shared.changefeed import Change, UnknownEvent
 from tests.checkin.helpers import (
+    BEFORE_START,
     CASEWORKER,
     FIRST_OPENS,
     SUPERVISOR,
@@ -29,7 +30,7 @@ from tests.checkin.helpers import (
 
 def change(type: str, data: dict) -> Change:
     return Change(cursor="0-1", type=type, subject_id=str(uuid.uuid4()),
-                  occurred_at=datetime.now(UTC), data=data)
+                  occurred_at=BEFORE_START, data=data)
 
 
 def test_every_event_type_has_its_model():

@@ -18,6 +18,7 @@ from checkin.models import Outage
 
 from shared.changefeed import Change
 from tests.checkin.helpers import (
+    BEFORE_START,
     CASEWORKER,
     FIRST_OPENS,
     OFFICER,
@@ -212,7 +213,7 @@ async def test_a_follow_up_says_when_the_reminder_was_not_delivered(checkin_app,
     async with checkin_app.state.sessionmaker() as session, session.begin():
         await feeds.apply_notifications_change(session, Change(
             cursor="0-1", type="reminder.status", subject_id=str(uuid.uuid4()),
-            occurred_at=datetime.now(UTC),
+            occurred_at=BEFORE_START,
             data={"expected_checkin_id": str(first.id), "status": "undelivered"}))
     clock.move_to(GRACE_ENDS + SECOND)
     await run_jobs(checkin_app)

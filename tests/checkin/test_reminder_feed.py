@@ -5,13 +5,14 @@ reminder's "press 1 to check in now"."""
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from checkin import feeds
 from checkin.enums import FollowUpKind
 
 from shared.changefeed import Change
 from tests.checkin.helpers import (
+    BEFORE_START,
     FIRST_OPENS,
     PHONE,
     expected,
@@ -23,7 +24,7 @@ from tests.checkin.helpers import (
 
 
 async def from_notifications(app, type: str, data: dict) -> None:
-    change = Change(cursor="0-0", type=type, subject_id="x", occurred_at=datetime.now(UTC),
+    change = Change(cursor="0-0", type=type, subject_id="x", occurred_at=BEFORE_START,
                     data=data)
     async with app.state.sessionmaker() as session, session.begin():
         await feeds.apply_notifications_change(session, change)

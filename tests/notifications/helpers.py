@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -17,7 +17,7 @@ from notifications.models import ChangeEvent, Reminder
 
 from shared.changefeed import Change
 from shared.config import DEV_TWILIO_TOKEN
-from tests.checkin.helpers import CASEWORKER, FIRST_OPENS, PHONE, case_change, signature
+from tests.checkin.helpers import BEFORE_START, CASEWORKER, FIRST_OPENS, PHONE, case_change, signature
 
 BASE_URL = "http://127.0.0.1:8003"  # the default public URL of notifications in tests
 __all__ = ["CASEWORKER", "FIRST_OPENS", "PHONE", "case_change"]
@@ -34,7 +34,7 @@ async def from_registry(app, change: Change) -> None:
 
 async def from_checkin(app, type: str, data: dict[str, Any]) -> None:
     change = Change(cursor="0-0", type=type, subject_id=str(data.get("id", "")),
-                    occurred_at=datetime.now(UTC), data=data)
+                    occurred_at=BEFORE_START, data=data)
     async with app.state.sessionmaker() as session, session.begin():
         await apply_checkin_change(session, change, **_common(app))
 

@@ -5,7 +5,7 @@ error (the feed stops there) for a known event it cannot read."""
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pydantic
 import pytest
@@ -20,6 +20,7 @@ from notifications.feeds import (
 )
 
 from shared.changefeed import Change, UnknownEvent
+from tests.checkin.helpers import BEFORE_START
 from tests.notifications.helpers import (
     FIRST_OPENS,
     add_person,
@@ -32,7 +33,7 @@ from tests.notifications.helpers import (
 
 
 def change(type: str, data: dict) -> Change:
-    return Change(cursor="0-0", type=type, subject_id="x", occurred_at=datetime.now(UTC),
+    return Change(cursor="0-0", type=type, subject_id="x", occurred_at=BEFORE_START,
                   data=data)
 
 

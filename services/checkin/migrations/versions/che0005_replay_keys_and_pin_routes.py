@@ -1,7 +1,7 @@
 """replay keys kept without their bodies; PIN failures and locks by route
 
 ``replies.body`` may be emptied (kept 7 days) while the key stays (400 days), and
-``replies.request_hash`` holds the fingerprint of an idempotent request. Wrong PINs
+``replies.request_hash`` holds the SHA-256 digest of an idempotent request's body. Wrong PINs
 after a case number typed from another phone count against that route
 (``pin_failures.route``), and every lock is kept in ``pin_locks`` so a window that
 closed during one is excused.
