@@ -170,3 +170,6 @@ class AuditAction(StrEnum):
     follow_ups_listed = "follow_ups.listed"
     follow_up_acknowledged = "follow_up.acknowledged"
     follow_up_closed = "follow_up.closed"
+    desk_looked_up = "desk.looked_up"
+    # This service's copy erased, on the registry's ``case.erased`` (role ``service``).
+    case_erased = "case.erased"

@@ -181,3 +181,5 @@ class AuditAction(StrEnum):
     (``shared.audit``)."""
 
     notifications_read = "notifications.read"
+    # This service's copy erased, on the registry's ``case.erased`` (role ``service``).
+    case_erased = "case.erased"

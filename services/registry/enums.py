@@ -91,3 +91,5 @@ class AuditAction(StrEnum):
     delegation_created = "delegation.created"
     delegation_revoked = "delegation.revoked"
     desk_looked_up = "desk.looked_up"
+    # By a supervisor on request, or by the retention job (``service``).
+    case_erased = "case.erased"

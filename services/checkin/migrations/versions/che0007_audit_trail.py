@@ -26,6 +26,8 @@ def upgrade() -> None:
         'follow_ups.listed',
         'follow_up.acknowledged',
         'follow_up.closed',
+        'desk.looked_up',
+        'case.erased',
     ))
 
 

@@ -20,6 +20,7 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     create_audit_trail(actions=(
         'notifications.read',
+        'case.erased',
     ))
 
 

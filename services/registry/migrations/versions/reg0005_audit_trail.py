@@ -28,6 +28,7 @@ def upgrade() -> None:
         'delegation.created',
         'delegation.revoked',
         'desk.looked_up',
+        'case.erased',
     ))
 
 
