@@ -15,6 +15,7 @@ import httpx
 
 from shared.auth import issue_token
 from shared.config import ServiceSettings
+from shared.logging import request_id
 
 RETRYABLE_STATUS = frozenset({429, 502, 503, 504})
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
@@ -167,4 +168,12 @@ def make_client(
         transport=RetryTransport(transport, attempts=attempts),
         auth=auth,
         headers={"User-Agent": "waymark"},
+        event_hooks={"request": [_pass_request_id]},
     )
+
+
+async def _pass_request_id(request: httpx.Request) -> None:
+    """A call made while serving a request carries that request's id, so one story can
+    be followed across the services' logs."""
+    if (current := request_id.get()) is not None:
+        request.headers["X-Request-ID"] = current

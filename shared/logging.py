@@ -11,6 +11,7 @@ import json
 import logging
 import re
 import sys
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,6 +25,11 @@ _SENSITIVE_FIELD = re.compile(
     r"(?i)\b(from|to|caller|called|body|digits|pin|phone|given_name|family_name|"
     r"date_of_birth)=([^&\s]*)"
 )
+
+
+# The id of the request being served (``shared.web.RequestId``), for every log line
+# written while serving it and every call made to another service on its behalf.
+request_id: ContextVar[str | None] = ContextVar("waymark_request_id", default=None)
 
 
 def redact(text: str) -> str:
@@ -45,10 +51,29 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": redact(record.getMessage()),
         }
+        if (current := request_id.get()) is not None:
+            entry["request_id"] = current
         if record.exc_info and record.exc_info[0] is not None:
             # The exception type and a redacted message; tracebacks can quote locals.
             entry["exc"] = f"{record.exc_info[0].__name__}: {redact(str(record.exc_info[1]))}"
         return json.dumps(entry, ensure_ascii=False)
+
+
+# Lines nobody reads unless debugging: other services polling the change feed and
+# probes asking for health, every few seconds each.
+_ROUTINE_PATHS = frozenset({"/v1/changes", "/healthz", "/readyz", "/metrics"})
+
+
+class RoutineAccess(logging.Filter):
+    """Keeps uvicorn's access lines for the routine paths out of the log unless the
+    level is DEBUG; a person's own requests stand out."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if logging.getLogger().isEnabledFor(logging.DEBUG):
+            return True
+        args = record.args if isinstance(record.args, tuple) else ()
+        path = str(args[2]).split("?", 1)[0] if len(args) >= 3 else ""
+        return path not in _ROUTINE_PATHS
 
 
 def configure_logging(service: str, level: str = "INFO") -> None:
@@ -62,6 +87,13 @@ def configure_logging(service: str, level: str = "INFO") -> None:
         lib = logging.getLogger(name)
         lib.handlers[:] = []
         lib.propagate = True
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, RoutineAccess) for f in access.filters):
+        access.addFilter(RoutineAccess())
+    # The scheduler says "Running job ..." and "executed successfully" at INFO on every
+    # tick: kept for DEBUG; its warnings (a missed run) and errors always show.
+    logging.getLogger("apscheduler").setLevel(
+        logging.DEBUG if level.upper() == "DEBUG" else logging.WARNING)
     # Libraries that log request bodies or SQL parameters below WARNING (twilio logs
     # every API request with its To/Body at INFO; aiosqlite logs statement arguments at
     # DEBUG): pinned, so even WAYMARK_LOG_LEVEL=DEBUG cannot leak a number or a name.

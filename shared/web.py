@@ -24,6 +24,7 @@ from shared.errors import (
     problem_response,
 )
 from shared.logging import configure_logging
+from shared.logging import request_id as current_request_id
 
 
 class BodySizeLimit:
@@ -79,7 +80,9 @@ _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 class RequestId:
     """Gives every request an id: the caller's ``X-Request-ID`` when it is 1 to 128
     letters, digits or ``._:-``, else a new one. It is kept in ``request.state`` (the
-    audit trail records it) and echoed in the response's ``X-Request-ID``."""
+    audit trail records it), in every log line written while serving the request,
+    on every call ``shared.http`` clients make for it, and echoed in the response's
+    ``X-Request-ID``."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -91,6 +94,7 @@ class RequestId:
         sent = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
         request_id = sent if _REQUEST_ID.fullmatch(sent) else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
+        token = current_request_id.set(request_id)
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -100,7 +104,10 @@ class RequestId:
                 message = {**message, "headers": headers}
             await send(message)
 
-        await self.app(scope, receive, send_with_id)
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            current_request_id.reset(token)
 
 
 def _document_problems(app: FastAPI) -> None:

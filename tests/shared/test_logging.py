@@ -79,3 +79,79 @@ async def exercise(registry) -> None:
                         headers=auth("caseworker"))
     await registry.post(f"/v1/cases/{case_id}/transitions",
                         json={"to": "closed", "reason": "duplicate"}, headers=auth("caseworker"))
+
+
+def _record(logger: str, msg: str, args: tuple = ()) -> logging.LogRecord:
+    return logging.LogRecord(logger, logging.INFO, __file__, 1, msg, args, None)
+
+
+def test_a_line_written_while_serving_a_request_names_the_request():
+    from shared.logging import request_id
+
+    formatter = JsonFormatter("registry")
+    token = request_id.set("story-7")
+    try:
+        inside = json.loads(formatter.format(_record("waymark.x", "inside")))
+    finally:
+        request_id.reset(token)
+    outside = json.loads(formatter.format(_record("waymark.x", "outside")))
+    assert inside["request_id"] == "story-7"
+    assert "request_id" not in outside
+
+
+async def test_calls_to_another_service_carry_the_request_id_and_the_answer_echoes_it(
+        database_urls):
+    """The registry, asked with an id, answers with it; a ``shared.http`` client used
+    while serving that id passes it on to the next service."""
+    from asgi_lifespan import LifespanManager
+    from registry.app import create_app
+
+    from shared.http import make_client
+    from shared.logging import request_id
+    from tests.conftest import client_for, registry_settings
+
+    app = create_app(registry_settings(database_urls["registry"]))
+    async with LifespanManager(app), client_for(app, "registry") as client:
+        answered = await client.get("/healthz", headers={"X-Request-ID": "story-7"})
+        assert answered.headers["X-Request-ID"] == "story-7"
+        made_up = await client.get("/healthz")
+        assert len(made_up.headers["X-Request-ID"]) == 32
+
+    seen: list[str | None] = []
+
+    async def next_service(scope, receive, send):
+        seen.append(dict(scope["headers"]).get(b"x-request-id", b"").decode() or None)
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    async with make_client("http://checkin",
+                           transport=httpx.ASGITransport(app=next_service)) as onward:
+        token = request_id.set("story-7")
+        try:
+            await onward.get("/v1/changes")
+        finally:
+            request_id.reset(token)
+        await onward.get("/v1/changes")  # a feed poll, outside any request
+    assert seen == ["story-7", None]
+
+
+@pytest.mark.parametrize(("path", "level", "shown"), [
+    ("/v1/changes?after=0-0&limit=100", "INFO", False),
+    ("/readyz", "INFO", False),
+    ("/v1/cases", "INFO", True),
+    ("/v1/changes?after=0-0&limit=100", "DEBUG", True),
+])
+def test_feed_polls_and_probes_stay_out_of_the_log_unless_debugging(path, level, shown):
+    from shared.logging import configure_logging
+
+    root = logging.getLogger()
+    before = root.level, list(root.handlers)
+    try:
+        configure_logging("registry", level)
+        record = _record("uvicorn.access", '%s - "%s %s HTTP/%s" %d',
+                         ("127.0.0.1:5000", "GET", path, "1.1", 200))
+        assert logging.getLogger("uvicorn.access").filter(record) is shown
+        assert logging.getLogger("apscheduler").isEnabledFor(logging.INFO) is (level == "DEBUG")
+    finally:
+        root.setLevel(before[0])
+        root.handlers[:] = before[1]
