@@ -1,4 +1,4 @@
-"""``waymark run | migrate | token | sms | dispatch | audit verify``."""
+"""The ``waymark`` command: run, migrate, token, simulate, dispatch, audit verify."""
 
 from __future__ import annotations
 
@@ -106,24 +106,44 @@ def token(roles: list[str], sub: str, hours: float | None) -> int:
     return 0
 
 
-def sms(sender: str, body: str) -> int:
-    """Play Twilio: post an inbound SMS to the local checkin service, signed with the
-    configured token, and print the TwiML answer. For development only."""
-    import uuid
+def simulate(args: argparse.Namespace) -> int:
+    """Play the person's phone against the running checkin service (development)."""
+    import asyncio
 
     import httpx
     from checkin.config import CheckinSettings
-    from twilio.request_validator import RequestValidator
 
+    from waymark.simulate import Phone, SimulationError, e164
+
+    if os.environ.get("WAYMARK_ENV", "").lower() == "production":
+        print("refusing: the simulated phone is for development", file=sys.stderr)
+        return 2
     settings = CheckinSettings()
-    url = f"{settings.base_url}/v1/twilio/sms"
-    params = {"MessageSid": f"SM{uuid.uuid4().hex}", "AccountSid": settings.twilio_account_sid,
-              "From": sender, "To": "+15005550006", "Body": body}
-    signature = RequestValidator(settings.twilio_auth_token).compute_signature(url, params)
-    response = httpx.post(f"http://127.0.0.1:{settings.port}/v1/twilio/sms", data=params,
-                          headers={"X-Twilio-Signature": signature})
-    print(response.text)
-    return 0 if response.status_code == 200 else 1
+
+    async def play() -> None:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{settings.port}",
+                                     timeout=10) as client:
+            phone = Phone(number=e164(args.sender), client=client,
+                          public_url=settings.base_url,
+                          account_sid=settings.twilio_account_sid,
+                          auth_token=settings.twilio_auth_token,
+                          ask=input if sys.stdin.isatty() else None)
+            if args.channel == "sms":
+                print(f"{phone.number} texts: {args.body}")
+                await phone.sms(args.body)
+            else:
+                digits = None if args.digits is None else [
+                    d.strip() for d in args.digits.split(",")]
+                print(f"{phone.number} " + ("is called by Waymark" if args.reminder
+                                            else "calls Waymark"))
+                await phone.call(digits, reminder=args.reminder)
+
+    try:
+        asyncio.run(play())
+    except SimulationError as error:
+        print(f"waymark simulate: {error}", file=sys.stderr)
+        return 2
+    return 0
 
 
 def dispatch(until_idle: bool) -> int:
@@ -150,32 +170,84 @@ def dispatch(until_idle: bool) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="waymark", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-    run_parser = commands.add_parser("run", help="migrate, then run all three services")
-    run_parser.add_argument("--host", default="127.0.0.1")
-    commands.add_parser("migrate", help="upgrade every service's database")
-    token_parser = commands.add_parser("token", help="print a development token")
+DESCRIPTION = ("Waymark: check-in by keypad, SMS or in person, reminders, caseworkers' "
+               "API and attendance summaries. Settings come from WAYMARK_* environment "
+               "variables (see the README's Configuration).")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Every command and option, each with its help (``tests/waymark/test_cli.py``)."""
+    parser = argparse.ArgumentParser(prog="waymark", description=DESCRIPTION)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    run_parser = commands.add_parser(
+        "run", help="migrate, then run all three services",
+        description="Upgrade the databases, then run registry, checkin and notifications "
+                    "until Ctrl-C or SIGTERM.")
+    run_parser.add_argument("--host", default="127.0.0.1",
+                            help="the address the services listen on (default 127.0.0.1; "
+                                 "0.0.0.0 for every interface)")
+    commands.add_parser("migrate", help="upgrade every service's database",
+                        description="Upgrade each service's database to its latest "
+                                    "revision.")
+    token_parser = commands.add_parser(
+        "token", help="print a development token",
+        description="Print an HS256 token signed with WAYMARK_AUTH_SECRET, for development "
+                    "(refused when WAYMARK_ENV=production).")
     token_parser.add_argument("--role", action="append", required=True,
-                              choices=[r.value for r in Role], help="repeat for several roles")
-    token_parser.add_argument("--sub", required=True, help="who the token speaks for")
+                              choices=[r.value for r in Role],
+                              help="a role the token carries; repeat for several")
+    token_parser.add_argument("--sub", required=True,
+                              help="who the token speaks for, such as alice")
     token_parser.add_argument("--hours", type=float, default=None,
                               help="lifetime (default 8, or the maximum if shorter: 1 with "
                                    "the service role)")
-    sms_parser = commands.add_parser("sms", help="send a signed test SMS to local checkin")
-    sms_parser.add_argument("--from", dest="sender", required=True, help="E.164 number")
-    sms_parser.add_argument("body", help="the message, for example 'CHECKIN 123456'")
-    dispatch_parser = commands.add_parser("dispatch", help="run the reminder dispatcher alone")
+    simulate_parser = commands.add_parser(
+        "simulate", help="play the person's phone against the running services",
+        description="Act as the person's phone: each request is signed as Twilio signs "
+                    "it and sent to the running checkin service; the answer is printed as "
+                    "the person would read or hear it, in their language. Development only.")
+    phones = simulate_parser.add_subparsers(dest="channel", required=True, metavar="CHANNEL")
+    sms_parser = phones.add_parser("sms", help="send a text message",
+                                   description="Text Waymark and print the reply.")
+    sms_parser.add_argument("--from", dest="sender", required=True, metavar="NUMBER",
+                            help="the person's number in E.164 form, such as +447911123456")
+    sms_parser.add_argument("--body", required=True, metavar="TEXT",
+                            help="the message, such as 'CHECKIN 123456' or 'NEXT 123456'")
+    call_parser = phones.add_parser(
+        "call", help="make a keypad call",
+        description="Call Waymark and follow the call to its end, printing what the person "
+                    "hears and is asked.")
+    call_parser.add_argument("--from", dest="sender", required=True, metavar="NUMBER",
+                             help="the person's number in E.164 form, such as +447911123456")
+    call_parser.add_argument("--digits", metavar="KEYS",
+                             help="the keys pressed at each question, comma-separated, such "
+                                  "as 1,123456 (language, then PIN); without it, you are "
+                                  "asked at each question")
+    call_parser.add_argument("--reminder", action="store_true",
+                             help="answer Waymark's voice reminder and press 1 to check in "
+                                  "now, instead of calling in")
+    dispatch_parser = commands.add_parser(
+        "dispatch", help="run the reminder dispatcher alone",
+        description="Send due reminders from the notifications database, as a worker of "
+                    "its own.")
     dispatch_parser.add_argument("--until-idle", action="store_true",
                                  help="stop when no reminder is due")
-    audit_parser = commands.add_parser("audit", help="check the audit trails")
-    audit_commands = audit_parser.add_subparsers(dest="audit_command", required=True)
+    audit_parser = commands.add_parser("audit", help="check the audit trails",
+                                       description="Check the services' audit trails.")
+    audit_commands = audit_parser.add_subparsers(dest="audit_command", required=True,
+                                                 metavar="COMMAND")
     verify_parser = audit_commands.add_parser(
-        "verify", help="walk each service's hash chain and name the first broken link")
+        "verify", help="walk each service's hash chain and name the first broken link",
+        description="Walk each service's audit chain in its database, print the entries "
+                    "that hold and the head's hash, and name the first broken link. Exit "
+                    "status 1 if any chain is broken.")
     verify_parser.add_argument("--service", action="append", choices=SERVICES,
                                help="only this service (repeat for several; default all)")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     if args.command == "audit":
         from waymark.audit import verify_services
 
@@ -188,11 +260,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "migrate":
         migrate()
         return 0
-    if args.command == "sms":
-        if os.environ.get("WAYMARK_ENV", "").lower() == "production":
-            print("refusing: test messages are for development", file=sys.stderr)
-            return 2
-        return sms(args.sender, args.body)
+    if args.command == "simulate":
+        return simulate(args)
     return token(args.role, args.sub, args.hours)
 
 
