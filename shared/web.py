@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import re
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -69,6 +71,38 @@ class BodySizeLimit:
         await self.app(scope, replay, send)
 
 
+# What a proxy or a client may send as ``X-Request-ID``; anything else is replaced, so a
+# header cannot smuggle text (or a line break) into the logs and the audit trail.
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
+
+class RequestId:
+    """Gives every request an id: the caller's ``X-Request-ID`` when it is 1 to 128
+    letters, digits or ``._:-``, else a new one. It is kept in ``request.state`` (the
+    audit trail records it) and echoed in the response's ``X-Request-ID``."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        sent = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
+        request_id = sent if _REQUEST_ID.fullmatch(sent) else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [(k, v) for k, v in message.get("headers", [])
+                           if k.lower() != b"x-request-id"]
+                headers.append((b"x-request-id", request_id.encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
+
+
 def _document_problems(app: FastAPI) -> None:
     build = app.openapi
 
@@ -117,6 +151,8 @@ def install_common(app: FastAPI, *, max_body_bytes: int) -> None:
     install_error_handler(app)
     _document_problems(app)
     app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
+    # Outermost, so even a 413 carries the id.
+    app.add_middleware(RequestId)
     app.include_router(health_router)
 
 

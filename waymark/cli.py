@@ -1,4 +1,4 @@
-"""``waymark run | migrate | token | sms | dispatch``."""
+"""``waymark run | migrate | token | sms | dispatch | audit verify``."""
 
 from __future__ import annotations
 
@@ -169,7 +169,18 @@ def main(argv: list[str] | None = None) -> int:
     dispatch_parser = commands.add_parser("dispatch", help="run the reminder dispatcher alone")
     dispatch_parser.add_argument("--until-idle", action="store_true",
                                  help="stop when no reminder is due")
+    audit_parser = commands.add_parser("audit", help="check the audit trails")
+    audit_commands = audit_parser.add_subparsers(dest="audit_command", required=True)
+    verify_parser = audit_commands.add_parser(
+        "verify", help="walk each service's hash chain and name the first broken link")
+    verify_parser.add_argument("--service", action="append", choices=SERVICES,
+                               help="only this service (repeat for several; default all)")
     args = parser.parse_args(argv)
+    if args.command == "audit":
+        from waymark.audit import verify_services
+
+        chosen = args.service or SERVICES
+        return verify_services((s, _settings(s).database_url) for s in chosen)
     if args.command == "run":
         return run(args.host)
     if args.command == "dispatch":

@@ -17,8 +17,9 @@ from checkin.api import cases, checkins, desk, follow_ups, outages, summaries, t
 from checkin.api.deps import pin_policy
 from checkin.config import CheckinSettings
 from checkin.feeds import apply_notifications_change, apply_registry_change
-from checkin.models import ChangeEvent, FeedCursor
+from checkin.models import AuditEntry, AuditHead, ChangeEvent, FeedCursor
 from checkin.texts import languages
+from shared.audit import AuditTables, install_audit
 from shared.changefeed import FeedConsumer, changes_router
 from shared.crypto import PhoneVault
 from shared.http import make_client, service_auth
@@ -43,6 +44,7 @@ def create_app(settings: CheckinSettings | None = None) -> FastAPI:
     for module in (cases, checkins, desk, follow_ups, outages, summaries, twilio):
         app.include_router(module.router)
     app.include_router(changes_router(ChangeEvent))
+    install_audit(app, AuditTables(entry=AuditEntry, head=AuditHead))
     return app
 
 

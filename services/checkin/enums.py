@@ -156,3 +156,20 @@ class EventType(StrEnum):
     follow_up_closed = "follow_up.closed"
     contact_opted_out = "contact.opted_out"
     contact_opted_in = "contact.opted_in"
+
+
+class AuditAction(StrEnum):
+    """What a person did with a case's data here, as the audit trail names it
+    (``shared.audit``). The person's own check-ins by phone are not in it: no one
+    else looked at anything."""
+
+    pin_issued = "pin.issued"
+    checkins_read = "checkins.read"
+    checkin_recorded = "checkin.recorded"
+    expected_checkin_excused = "expected_checkin.excused"
+    follow_ups_listed = "follow_ups.listed"
+    follow_up_acknowledged = "follow_up.acknowledged"
+    follow_up_closed = "follow_up.closed"
+    desk_looked_up = "desk.looked_up"
+    # This service's copy erased, on the registry's ``case.erased`` (role ``service``).
+    case_erased = "case.erased"

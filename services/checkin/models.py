@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
 from checkin.enums import (
+    AuditAction,
     CaseStatus,
     Channel,
     EventType,
@@ -20,6 +21,8 @@ from checkin.enums import (
     ReminderDelivery,
     Timing,
 )
+from shared.audit import AuditEntryBase, AuditHeadBase, audit_indexes
+from shared.auth import Role
 from shared.changefeed import ChangeEventBase, FeedCursorBase, event_order_index
 from shared.db import UTCDateTime, new_metadata, one_of, utcnow, vocabulary
 
@@ -250,3 +253,14 @@ class FollowUp(CheckinModel, table=True):
     closed_by: str | None = Field(default=None, max_length=128)
     closed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     note: str | None = Field(default=None, max_length=2000)
+
+
+class AuditEntry(AuditEntryBase, CheckinModel, table=True):
+    """The audit trail (``shared.audit``): append-only, chained, no personal data."""
+
+    __tablename__ = "audit_entries"
+    __table_args__ = (*audit_indexes(), one_of("action", AuditAction), one_of("role", Role))
+
+
+class AuditHead(AuditHeadBase, CheckinModel, table=True):
+    __tablename__ = "audit_head"

@@ -19,10 +19,11 @@ from notifications.config import NotificationsSettings
 from notifications.copies import apply_checkin_change, apply_registry_change
 from notifications.dispatch import Dispatcher, DispatchPolicy, Stats
 from notifications.enums import Provider as ProviderName
-from notifications.models import ChangeEvent, FeedCursor
+from notifications.models import AuditEntry, AuditHead, ChangeEvent, FeedCursor
 from notifications.planner import Planner
 from notifications.providers import LogProvider, Provider, TwilioProvider
 from notifications.templates import all_templates
+from shared.audit import AuditTables, install_audit
 from shared.changefeed import FeedConsumer, changes_router
 from shared.crypto import PhoneVault
 from shared.db import make_engine, make_sessionmaker
@@ -47,6 +48,7 @@ def create_app(settings: NotificationsSettings | None = None) -> FastAPI:
     app.include_router(cases.router)
     app.include_router(twilio.router)
     app.include_router(changes_router(ChangeEvent))
+    install_audit(app, AuditTables(entry=AuditEntry, head=AuditHead))
     return app
 
 

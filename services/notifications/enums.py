@@ -174,3 +174,12 @@ class CheckinEventType(StrEnum):
     checkin_recorded = "checkin.recorded"
     pin_issued = "pin.issued"
     outage_declared = "outage.declared"
+
+
+class AuditAction(StrEnum):
+    """What a person did with a case's data here, as the audit trail names it
+    (``shared.audit``)."""
+
+    notifications_read = "notifications.read"
+    # This service's copy erased, on the registry's ``case.erased`` (role ``service``).
+    case_erased = "case.erased"

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
 from notifications.enums import (
+    AuditAction,
     Channel,
     DeliveryStatus,
     EventType,
@@ -16,6 +17,8 @@ from notifications.enums import (
     ReminderKind,
     ReminderStatus,
 )
+from shared.audit import AuditEntryBase, AuditHeadBase, audit_indexes
+from shared.auth import Role
 from shared.changefeed import ChangeEventBase, FeedCursorBase, event_order_index
 from shared.db import UTCDateTime, new_metadata, one_of, utcnow, vocabulary
 
@@ -159,3 +162,14 @@ class FeedCursor(FeedCursorBase, NotificationsModel, table=True):
 class ChangeEvent(ChangeEventBase, NotificationsModel, table=True):
     __tablename__ = "change_events"
     __table_args__ = (event_order_index(), one_of("type", EventType))
+
+
+class AuditEntry(AuditEntryBase, NotificationsModel, table=True):
+    """The audit trail (``shared.audit``): append-only, chained, no personal data."""
+
+    __tablename__ = "audit_entries"
+    __table_args__ = (*audit_indexes(), one_of("action", AuditAction), one_of("role", Role))
+
+
+class AuditHead(AuditHeadBase, NotificationsModel, table=True):
+    __tablename__ = "audit_head"

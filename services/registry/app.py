@@ -10,7 +10,8 @@ from fastapi import FastAPI
 from registry.api.cases import router as cases_router
 from registry.api.desk import router as desk_router
 from registry.config import RegistrySettings
-from registry.models import ChangeEvent
+from registry.models import AuditEntry, AuditHead, ChangeEvent
+from shared.audit import AuditTables, install_audit
 from shared.changefeed import changes_router
 from shared.crypto import PhoneVault
 from shared.web import install_common, service_lifespan
@@ -26,4 +27,5 @@ def create_app(settings: RegistrySettings | None = None) -> FastAPI:
     app.include_router(cases_router)
     app.include_router(desk_router)
     app.include_router(changes_router(ChangeEvent))
+    install_audit(app, AuditTables(entry=AuditEntry, head=AuditHead))
     return app

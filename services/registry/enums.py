@@ -76,3 +76,20 @@ class HistoryKind(StrEnum):
     transition = "transition"  # the status moved (or the case was opened)
     update = "update"  # a PATCH changed fields
     delegation = "delegation"  # a supervisor delegated the case or revoked a delegation
+
+
+class AuditAction(StrEnum):
+    """What a person did with a case's data, as the audit trail names it
+    (``shared.audit``). Reads are actions too: every look leaves a trace."""
+
+    case_created = "case.created"
+    case_listed = "case.listed"
+    case_read = "case.read"
+    case_updated = "case.updated"
+    case_transitioned = "case.transitioned"
+    history_read = "history.read"
+    delegation_created = "delegation.created"
+    delegation_revoked = "delegation.revoked"
+    desk_looked_up = "desk.looked_up"
+    # By a supervisor on request, or by the retention job (``service``).
+    case_erased = "case.erased"

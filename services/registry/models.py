@@ -10,7 +10,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import relationship
 from sqlmodel import Field, Relationship, SQLModel
 
-from registry.enums import CaseStatus, HistoryKind, Outcome, Sex
+from registry.enums import AuditAction, CaseStatus, HistoryKind, Outcome, Sex
+from shared.audit import AuditEntryBase, AuditHeadBase, audit_indexes
 from shared.auth import Role
 from shared.changefeed import ChangeEventBase, event_order_index
 from shared.db import UTCDateTime, new_metadata, one_of, utcnow, vocabulary
@@ -169,3 +170,14 @@ class ChangeEvent(ChangeEventBase, RegistryModel, table=True):
     # No CHECK on ``type``: the table is the shared feed's, which its own tests write
     # to; what the registry publishes is closed by ``registry.events``.
     __table_args__ = (event_order_index(),)
+
+
+class AuditEntry(AuditEntryBase, RegistryModel, table=True):
+    """The audit trail (``shared.audit``): append-only, chained, no personal data."""
+
+    __tablename__ = "audit_entries"
+    __table_args__ = (*audit_indexes(), one_of("action", AuditAction), one_of("role", Role))
+
+
+class AuditHead(AuditHeadBase, RegistryModel, table=True):
+    __tablename__ = "audit_head"

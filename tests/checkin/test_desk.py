@@ -223,3 +223,13 @@ async def test_the_last_planned_window_attended_answers_none(checkin_app, checki
                                json={"case_id": change.data["id"], **VISIT})).json()
     assert body["timing"] == "on_time" and body["next_window"] is None
 
+
+
+async def test_a_look_up_is_in_the_case_s_audit_trail(checkin, case):
+    await desk(checkin, case["keypad_reference"], headers=OFFICER | {"X-Request-ID": "desk-1"})
+    await desk(checkin, "ZZZZ-ZZZ")  # found nothing: names no case
+    response = await checkin.get("/v1/audit", headers=SUPERVISOR,
+                                 params={"actor": "olu", "from": "2026-11-01T00:00:00Z"})
+    assert [(e["action"], e["case_id"], e["role"], e["request_id"])
+            for e in response.json()["items"]] == [
+        ("desk.looked_up", case["id"], "officer", "desk-1")]

@@ -77,6 +77,7 @@ ROWS: dict[str, dict[tuple[str, str], dict[Role, Any]]] = {
             ok(Role.supervisor, status=204),
         ("GET", "/v1/desk/cases"): ok(Role.officer, Role.supervisor),
         ("GET", "/v1/changes"): ok(Role.service),
+        ("GET", "/v1/audit"): ok(Role.supervisor),
     },
     "checkin": PUBLIC | {
         ("POST", "/v1/cases/{case_id}/pin"): caseload(201),
@@ -97,12 +98,14 @@ ROWS: dict[str, dict[tuple[str, str], dict[Role, Any]]] = {
         **{("POST", f"/v1/twilio/{path}"): everyone(403) for path in (
             "sms", "voice", "voice/prompt", "voice/language", "voice/reference", "voice/pin")},
         ("GET", "/v1/changes"): ok(Role.service),
+        ("GET", "/v1/audit"): ok(Role.supervisor),
     },
     "notifications": PUBLIC | {
         ("GET", "/v1/cases/{case_id}/notifications"): caseload(),
         # Twilio's webhook: a signature, not a role, opens it; a token opens nothing.
         ("POST", "/v1/twilio/status"): everyone(403),
         ("GET", "/v1/changes"): ok(Role.service),
+        ("GET", "/v1/audit"): ok(Role.supervisor),
     },
 }
 

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from checkin import cases, checkins, desk, outcomes, replies
 from checkin.api.deps import Caseworker, Officer
 from checkin.caseloads import require_in_caseload
-from checkin.enums import CaseStatus, Channel
+from checkin.enums import AuditAction, CaseStatus, Channel
 from checkin.schemas import (
     CheckinRead,
     ExcusalIn,
@@ -20,6 +20,7 @@ from checkin.schemas import (
     InPersonCheckinRead,
     NextWindow,
 )
+from shared.audit import AuditDep
 from shared.db import SessionDep, utcnow
 from shared.errors import Conflict, NotFound, problem_responses
 
@@ -31,7 +32,7 @@ router = APIRouter(tags=["check-ins"])
              responses={200: {"description": "The same check-in, already recorded"},
                         **problem_responses(401, 403, 404, 409, 413, 422)})
 async def check_in_person(
-    body: InPersonCheckin, session: SessionDep, officer: Officer,
+    body: InPersonCheckin, session: SessionDep, officer: Officer, audit: AuditDep,
     # Printable ASCII only: the key is stored, and a header can carry any byte.
     idempotency_key: Annotated[str | None, Header(max_length=100, pattern=r"^[!-~]+$")] = None,
 ) -> InPersonCheckinRead | Response:
@@ -66,6 +67,7 @@ async def check_in_person(
         session, case=case, channel=Channel.in_person, now=now,
         reporting_centre=body.reporting_centre, identity_confirmed_by=body.identity_confirmed_by,
         recorded_by=officer.sub)
+    await audit.record(AuditAction.checkin_recorded, case.case_id)
     # Looked up anew rather than ``recorded.next`` (the next to open): a window open
     # now besides the one just settled still comes first.
     upcoming = await desk.next_window(session, case=case, now=now)
@@ -82,7 +84,7 @@ async def check_in_person(
 @router.post("/v1/expected-checkins/{expected_id}/excusal", response_model=ExpectedCheckinRead,
              responses=problem_responses(401, 403, 404, 409, 413, 422))
 async def excuse(expected_id: uuid.UUID, body: ExcusalIn, session: SessionDep,
-                 actor: Caseworker) -> ExpectedCheckinRead:
+                 actor: Caseworker, audit: AuditDep) -> ExpectedCheckinRead:
     """Excuse a pending or missed check-in, with a reason (409 if the person attended).
     A caseworker reaches only their caseload's windows; any other is a 404."""
     window = await outcomes.get_expected(session, expected_id=expected_id)
@@ -90,5 +92,6 @@ async def excuse(expected_id: uuid.UUID, body: ExcusalIn, session: SessionDep,
                               missing=outcomes.NO_SUCH_WINDOW)
     expected = await outcomes.excuse(session, expected_id=expected_id, reason=body.reason,
                                     actor=actor.sub)
+    await audit.record(AuditAction.expected_checkin_excused, expected.case_id)
     case = await cases.get_case(session, case_id=expected.case_id)
     return ExpectedCheckinRead.of(expected, ZoneInfo(case.timezone), None)  # type: ignore[union-attr]

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query, Response, status
 
 from registry import delegations, history, service
 from registry.api.deps import CaseWorker, IfMatch, LanguagesDep, Supervisor, VaultDep, etag
-from registry.enums import CaseStatus
+from registry.enums import AuditAction, CaseStatus
 from registry.schemas import (
     CaseCreate,
     CaseList,
@@ -24,6 +24,7 @@ from registry.schemas import (
     Text,
     TransitionIn,
 )
+from shared.audit import AuditDep
 from shared.db import SessionDep
 from shared.errors import problem_responses
 
@@ -34,10 +35,11 @@ router = APIRouter(prefix="/v1/cases", tags=["cases"])
              responses=problem_responses(401, 403, 413, 422))
 async def create_case(
     body: CaseCreate, session: SessionDep, actor: CaseWorker, vault: VaultDep,
-    languages: LanguagesDep, response: Response,
+    languages: LanguagesDep, response: Response, audit: AuditDep,
 ) -> CaseRead:
     case = await service.create_case(session, data=body, actor=actor, vault=vault,
                                      languages=languages)
+    await audit.record(AuditAction.case_created, case.id)
     response.headers["ETag"] = etag(case.version)
     response.headers["Location"] = f"/v1/cases/{case.id}"
     return service.case_read(case, vault)
@@ -45,7 +47,7 @@ async def create_case(
 
 @router.get("", response_model=CaseList, responses=problem_responses(401, 403, 422))
 async def list_cases(
-    session: SessionDep, actor: CaseWorker, vault: VaultDep,
+    session: SessionDep, actor: CaseWorker, vault: VaultDep, audit: AuditDep,
     status: CaseStatus | None = None,
     caseworker: Caseworker | None = None,
     review_due_before: date | None = None,
@@ -59,6 +61,7 @@ async def list_cases(
         session, actor=actor, status=status, caseworker=caseworker,
         review_due_before=review_due_before, reference=reference, cursor=cursor, limit=limit,
     )
+    await audit.record(AuditAction.case_listed, *(case.id for case in cases))
     return CaseList(items=[service.case_read(c, vault) for c in cases], next_cursor=next_cursor)
 
 
@@ -66,9 +69,10 @@ async def list_cases(
             responses=problem_responses(401, 403, 404, 422))
 async def get_case(
     case_id: uuid.UUID, session: SessionDep, actor: CaseWorker, vault: VaultDep,
-    response: Response,
+    response: Response, audit: AuditDep,
 ) -> CaseRead:
     case = await service.get_case(session, case_id=case_id, actor=actor)
+    await audit.record(AuditAction.case_read, case.id)
     response.headers["ETag"] = etag(case.version)
     return service.case_read(case, vault)
 
@@ -78,9 +82,11 @@ async def get_case(
 async def update_case(
     case_id: uuid.UUID, body: CasePatch, session: SessionDep, actor: CaseWorker,
     vault: VaultDep, languages: LanguagesDep, if_match: IfMatch, response: Response,
+    audit: AuditDep,
 ) -> CaseRead:
     case = await service.update_case(session, case_id=case_id, patch=body, actor=actor,
                                      if_match=if_match, vault=vault, languages=languages)
+    await audit.record(AuditAction.case_updated, case.id)
     response.headers["ETag"] = etag(case.version)
     return service.case_read(case, vault)
 
@@ -89,12 +95,13 @@ async def update_case(
              responses=problem_responses(401, 403, 404, 409, 412, 413, 422))
 async def transition_case(
     case_id: uuid.UUID, body: TransitionIn, session: SessionDep, actor: CaseWorker,
-    vault: VaultDep, if_match: IfMatch, response: Response,
+    vault: VaultDep, if_match: IfMatch, response: Response, audit: AuditDep,
 ) -> CaseRead:
     case = await service.transition_case(
         session, case_id=case_id, to=body.to, reason=body.reason, outcome=body.outcome,
         actor=actor, if_match=if_match,
     )
+    await audit.record(AuditAction.case_transitioned, case.id)
     response.headers["ETag"] = etag(case.version)
     return service.case_read(case, vault)
 
@@ -102,10 +109,11 @@ async def transition_case(
 @router.get("/{case_id}/history", response_model=list[HistoryEntry],
             responses=problem_responses(401, 403, 404, 422))
 async def case_history(case_id: uuid.UUID, session: SessionDep,
-                       actor: CaseWorker) -> list[HistoryEntry]:
+                       actor: CaseWorker, audit: AuditDep) -> list[HistoryEntry]:
     """Transitions, edits and delegations, oldest first, each with its actor and role;
     edits name the fields changed and show values only for those not about the person."""
     await service.get_case(session, case_id=case_id, actor=actor)
+    await audit.record(AuditAction.history_read, case_id)
     return await history.case_history(session, case_id=case_id)
 
 
@@ -113,10 +121,11 @@ async def case_history(case_id: uuid.UUID, session: SessionDep,
              response_model=DelegationRead,
              responses=problem_responses(401, 403, 404, 409, 413, 422))
 async def delegate_case(case_id: uuid.UUID, body: DelegationIn, session: SessionDep,
-                        actor: Supervisor) -> DelegationRead:
+                        actor: Supervisor, audit: AuditDep) -> DelegationRead:
     """Cover for leave (supervisors): ``to`` sees and changes the case up to and including
     ``until``. Again for the same caseworker: the new date and reason replace the old."""
     delegation = await delegations.delegate(session, case_id=case_id, data=body, actor=actor)
+    await audit.record(AuditAction.delegation_created, case_id)
     return DelegationRead.model_validate(delegation)
 
 
@@ -124,8 +133,10 @@ async def delegate_case(case_id: uuid.UUID, body: DelegationIn, session: Session
                status_code=status.HTTP_204_NO_CONTENT,
                responses=problem_responses(401, 403, 404, 409, 422))
 async def revoke_delegation(case_id: uuid.UUID, delegation_id: uuid.UUID,
-                            session: SessionDep, actor: Supervisor) -> Response:
+                            session: SessionDep, actor: Supervisor,
+                            audit: AuditDep) -> Response:
     """End a delegation now (supervisors); the history keeps that it was."""
     await delegations.revoke(session, case_id=case_id, delegation_id=delegation_id,
                              actor=actor)
+    await audit.record(AuditAction.delegation_revoked, case_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

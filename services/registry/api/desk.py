@@ -14,7 +14,9 @@ from fastapi import APIRouter, Query
 
 from registry import service
 from registry.api.deps import DeskOfficer
+from registry.enums import AuditAction
 from registry.schemas import DeskCase, Text
+from shared.audit import AuditDep
 from shared.db import SessionDep
 from shared.errors import problem_responses
 
@@ -23,12 +25,13 @@ router = APIRouter(prefix="/v1/desk", tags=["desk"])
 
 @router.get("/cases", response_model=DeskCase, responses=problem_responses(401, 403, 404, 422))
 async def find_case(
-    session: SessionDep, _: DeskOfficer,
+    session: SessionDep, _: DeskOfficer, audit: AuditDep,
     reference: Annotated[Text, Query(min_length=1, max_length=16,
                                      description="letters (K7MR-4XP) or keypad form")],
 ) -> DeskCase:
     """Given name, the family name's initial, the reference and the status of the case
     with this reference (officers, supervisors); 404 if none has it."""
     case = await service.find_by_reference(session, reference=reference)
+    await audit.record(AuditAction.desk_looked_up, case.id)
     return DeskCase(id=case.id, reference=case.reference, given_name=case.person.given_name,
                     family_initial=case.person.family_name[:1].upper(), status=case.status)
