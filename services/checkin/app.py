@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from twilio.request_validator import RequestValidator
 
 from checkin import jobs
-from checkin.api import cases, checkins, follow_ups, outages, summaries, twilio
+from checkin.api import cases, checkins, desk, follow_ups, outages, summaries, twilio
 from checkin.api.deps import pin_policy
 from checkin.config import CheckinSettings
 from checkin.feeds import apply_notifications_change, apply_registry_change
@@ -41,7 +41,7 @@ def create_app(settings: CheckinSettings | None = None) -> FastAPI:
     app = FastAPI(title="Waymark checkin", version="1", lifespan=lifespan)
     app.state.settings = settings
     install_common(app, max_body_bytes=settings.max_body_bytes)
-    for module in (cases, checkins, follow_ups, outages, summaries, twilio):
+    for module in (cases, checkins, desk, follow_ups, outages, summaries, twilio):
         app.include_router(module.router)
     app.include_router(changes_router(ChangeEvent))
     install_audit(app, AuditTables(entry=AuditEntry, head=AuditHead))

@@ -93,6 +93,40 @@ class CheckinRead(BaseModel):
         return cls.model_validate(row, from_attributes=True)
 
 
+class NextWindow(BaseModel):
+    """The next window to report in (``checkin.desk.next_window``): UTC instants and the
+    person's time zone, in which the desk shows them."""
+
+    opens_at: datetime
+    closes_at: datetime
+    grace_ends_at: datetime
+    timezone: str = Field(description="IANA zone of the person's schedule")
+
+    @classmethod
+    def of(cls, row: ExpectedCheckin | None, timezone: str) -> NextWindow | None:
+        if row is None:
+            return None
+        return cls(opens_at=row.opens_at, closes_at=row.closes_at,
+                   grace_ends_at=row.grace_ends_at, timezone=timezone)
+
+
+class InPersonCheckinRead(CheckinRead):
+    """A check-in recorded at the counter, with the window after it, so the officer can
+    tell the person when to come next (``null``: none planned)."""
+
+    next_window: NextWindow | None
+
+
+class DeskCase(BaseModel):
+    """What the reporting desk reads here: the case's status and its next window
+    (``null`` when none), and nothing else (the name is the registry's desk route's;
+    no phone, history or other windows)."""
+
+    reference: str
+    status: CaseStatus
+    next_window: NextWindow | None
+
+
 class Excusal(BaseModel):
     reason: str
     excused_by: str

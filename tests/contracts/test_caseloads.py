@@ -89,6 +89,8 @@ ROWS: dict[str, dict[tuple[str, str], dict[Role, Any]]] = {
         # The reporting desk: an officer records whoever stands in front of them.
         ("POST", "/v1/checkins"): ok(Role.officer, Role.caseworker, Role.supervisor,
                                      status=201),
+        # Its next window, by reference: the registry's desk roles exactly.
+        ("GET", "/v1/desk/cases"): ok(Role.officer, Role.supervisor),
         ("POST", "/v1/outages"): ok(Role.supervisor, status=201),
         ("GET", "/v1/outages"): ok(Role.caseworker, Role.supervisor),
         ("GET", "/v1/summaries/attendance"): ok(Role.authority, Role.supervisor),
@@ -215,7 +217,8 @@ async def checkin_cases(checkin, role: Role) -> dict[str, dict[str, Any]]:
             [expected] = (await session.execute(
                 sa.select(ExpectedCheckin.id).where(ExpectedCheckin.case_id == case_id)
                 .order_by(ExpectedCheckin.opens_at).limit(1))).scalars()
-        cases[kind] = {"id": str(case_id), "expected_id": str(expected),
+        cases[kind] = {"id": str(case_id), "reference": change.data["reference"],
+                       "expected_id": str(expected),
                        "follow_up_id": str(follow_up.id)}
     return cases
 

@@ -8,11 +8,18 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Header, Response, status
 from fastapi.responses import JSONResponse
 
-from checkin import cases, checkins, outcomes, replies
+from checkin import cases, checkins, desk, outcomes, replies
 from checkin.api.deps import Caseworker, Officer
 from checkin.caseloads import require_in_caseload
 from checkin.enums import AuditAction, CaseStatus, Channel
-from checkin.schemas import CheckinRead, ExcusalIn, ExpectedCheckinRead, InPersonCheckin
+from checkin.schemas import (
+    CheckinRead,
+    ExcusalIn,
+    ExpectedCheckinRead,
+    InPersonCheckin,
+    InPersonCheckinRead,
+    NextWindow,
+)
 from shared.audit import AuditDep
 from shared.db import SessionDep, utcnow
 from shared.errors import Conflict, NotFound, problem_responses
@@ -20,19 +27,22 @@ from shared.errors import Conflict, NotFound, problem_responses
 router = APIRouter(tags=["check-ins"])
 
 
-@router.post("/v1/checkins", status_code=status.HTTP_201_CREATED, response_model=CheckinRead,
+@router.post("/v1/checkins", status_code=status.HTTP_201_CREATED,
+             response_model=InPersonCheckinRead,
              responses={200: {"description": "The same check-in, already recorded"},
                         **problem_responses(401, 403, 404, 409, 413, 422)})
 async def check_in_person(
     body: InPersonCheckin, session: SessionDep, officer: Officer, audit: AuditDep,
     # Printable ASCII only: the key is stored, and a header can carry any byte.
     idempotency_key: Annotated[str | None, Header(max_length=100, pattern=r"^[!-~]+$")] = None,
-) -> CheckinRead | Response:
+) -> InPersonCheckinRead | Response:
     """Record an in-person check-in; the time is the server's. Sending it again (the same
     ``Idempotency-Key``, or the same case within a minute) records nothing new. A key
     belongs to its sender and this endpoint: the same key with a different body is a
     422, and one racing its twin a 409, so no request is ever answered with another
-    case's check-in."""
+    case's check-in. The answer carries ``next_window``, the one after the window
+    just attended (``checkin.desk.next_window``), so the officer can tell the person
+    when to come next."""
     key = request_hash = None
     if idempotency_key:
         key = replies.request_key(endpoint="POST /v1/checkins", actor=officer.sub,
@@ -52,12 +62,18 @@ async def check_in_person(
         raise NotFound("No such case.")
     if case.status != CaseStatus.active:
         raise Conflict(f"The case is {case.status}: no check-in is expected.")
+    now = utcnow()
     recorded = await checkins.record_checkin(
-        session, case=case, channel=Channel.in_person, now=utcnow(),
+        session, case=case, channel=Channel.in_person, now=now,
         reporting_centre=body.reporting_centre, identity_confirmed_by=body.identity_confirmed_by,
         recorded_by=officer.sub)
     await audit.record(AuditAction.checkin_recorded, case.case_id)
-    read = CheckinRead.of(recorded.checkin)
+    # Looked up anew rather than ``recorded.next`` (the next to open): a window open
+    # now besides the one just settled still comes first.
+    upcoming = await desk.next_window(session, case=case, now=now)
+    read = InPersonCheckinRead(
+        **CheckinRead.of(recorded.checkin).model_dump(),
+        next_window=NextWindow.of(upcoming, case.timezone))
     code = status.HTTP_200_OK if recorded.duplicate else status.HTTP_201_CREATED
     if key and request_hash:
         await replies.store_request(session, key=key, request_hash=request_hash,

@@ -15,6 +15,8 @@ from shared.crypto import PhoneVault
 Caseworker = Annotated[Principal, require_roles(Role.caseworker, Role.supervisor)]
 Officer = Annotated[Principal, require_roles(Role.officer, Role.caseworker, Role.supervisor)]
 Supervisor = Annotated[Principal, require_roles(Role.supervisor)]
+# The desk's view by reference: the registry's desk roles, exactly.
+DeskOfficer = Annotated[Principal, require_roles(Role.officer, Role.supervisor)]
 
 
 def pin_policy(settings: CheckinSettings) -> PinPolicy:

@@ -2,7 +2,9 @@
 keypad form) to confirm who is at the counter. No list, no search by name or number.
 
 The next window is not the registry's to say (checkin owns the schedule): the desk
-reads it from checkin, which records the in-person check-in."""
+reads it from checkin's ``GET /v1/desk/cases?reference=`` (the same roles; it answers
+the reference, status and next window), and records the in-person check-in with
+checkin's ``POST /v1/checkins``, whose answer names the window after it."""
 
 from __future__ import annotations
 
