@@ -38,3 +38,24 @@ async def test_a_revoked_delegation_closes_the_case(checkin_app, checkin, clock)
     revoked = case_change(case_id=uuid.UUID(change.data["id"]), caseworker="bob", version=2)
     await apply(checkin_app, revoked)
     assert (await checkin.post(url, headers=CASEWORKER)).status_code == 404
+
+
+async def test_a_caseworker_records_an_in_person_check_in_only_within_their_caseload(
+        checkin_app, checkin, clock):
+    from tests.checkin.helpers import FIRST_OPENS, OFFICER, checkins
+
+    change = case_change()  # alice's
+    await apply(checkin_app, change)
+    case_id = uuid.UUID(change.data["id"])
+    clock.move_to(FIRST_OPENS + timedelta(hours=1))
+    visit = {"case_id": str(case_id), "reporting_centre": "Croydon",
+             "identity_confirmed_by": "document"}
+    refused = await checkin.post("/v1/checkins", json=visit, headers=BOB)
+    unknown = await checkin.post("/v1/checkins", headers=BOB,
+                                 json=visit | {"case_id": str(uuid.uuid4())})
+    assert refused.status_code == unknown.status_code == 404
+    assert refused.json()["detail"] == unknown.json()["detail"]
+    assert "next_window" not in refused.text
+    assert await checkins(checkin_app, case_id) == []
+    assert (await checkin.post("/v1/checkins", json=visit, headers=CASEWORKER)).status_code == 201
+    assert (await checkin.post("/v1/checkins", json=visit, headers=OFFICER)).status_code == 200

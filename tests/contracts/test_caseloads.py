@@ -87,8 +87,8 @@ ROWS: dict[str, dict[tuple[str, str], dict[Role, Any]]] = {
         ("POST", "/v1/follow-ups/{follow_up_id}/acknowledge"): caseload(),
         ("POST", "/v1/follow-ups/{follow_up_id}/close"): caseload(),
         # The reporting desk: an officer records whoever stands in front of them.
-        ("POST", "/v1/checkins"): ok(Role.officer, Role.caseworker, Role.supervisor,
-                                     status=201),
+        # The desk records for anyone; a caseworker within their caseload.
+        ("POST", "/v1/checkins"): caseload(201) | {Role.officer: 201},
         # Its next window, by reference: the registry's desk roles exactly.
         ("GET", "/v1/desk/cases"): ok(Role.officer, Role.supervisor),
         ("POST", "/v1/outages"): ok(Role.supervisor, status=201),

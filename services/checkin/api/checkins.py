@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 
 from checkin import cases, checkins, desk, outcomes, replies
 from checkin.api.deps import Caseworker, Officer
-from checkin.caseloads import require_in_caseload
+from checkin.caseloads import covers, require_in_caseload
 from checkin.enums import AuditAction, CaseStatus, Channel
 from checkin.schemas import (
     CheckinRead,
@@ -21,6 +21,7 @@ from checkin.schemas import (
     NextWindow,
 )
 from shared.audit import AuditDep
+from shared.auth import Role
 from shared.db import SessionDep, utcnow
 from shared.errors import Conflict, NotFound, problem_responses
 
@@ -58,11 +59,14 @@ async def check_in_person(
     else:
         case = await cases.case_by_reference(session, reference=body.reference or "",
                                                for_update=True)
-    if case is None:
+    now = utcnow()
+    # The desk (officers, supervisors) records for anyone at the counter; a caseworker
+    # only within their caseload, and any other case is as unknown as a missing one.
+    if case is None or not (officer.has(Role.officer, Role.supervisor)
+                            or covers(case, officer.sub, now.date())):
         raise NotFound("No such case.")
     if case.status != CaseStatus.active:
         raise Conflict(f"The case is {case.status}: no check-in is expected.")
-    now = utcnow()
     recorded = await checkins.record_checkin(
         session, case=case, channel=Channel.in_person, now=now,
         reporting_centre=body.reporting_centre, identity_confirmed_by=body.identity_confirmed_by,
