@@ -124,8 +124,10 @@ def check_text(where: str, text: object, *, cldr: Cldr, expected: frozenset[str]
     if not counted:
         if not isinstance(text, str):
             raise TextError(f"{where} must be a text")
-        if placeholders(text) != expected:
-            raise TextError(f"{where} must use the placeholders {sorted(expected)}")
+        used = placeholders(text)
+        if used != expected:
+            raise TextError(f"{where} must use the placeholders {sorted(expected)}: missing "
+                            f"{sorted(expected - used)}, unknown {sorted(used - expected)}")
         return text
     if len(counted) > 1:
         raise TextError(f"{where} counts more than one thing: {sorted(counted)}")
