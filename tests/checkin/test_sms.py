@@ -65,7 +65,7 @@ async def test_the_pin_is_accepted_however_it_is_typed(checkin_app, checkin, cas
 
 @pytest.mark.parametrize(("language", "on_time", "late"), [
     ("en", "Thank you, your check-in is recorded. Next", "after the window, and it still counts"),
-    ("fr", "Merci, votre pointage est enregistré", "il compte quand même"),
+    ("fr", "Merci, votre pointage est enregistré", "il compte bien"),
     ("es", "Gracias, su presentación está registrada", "cuenta igualmente"),
     ("ar", "شكراً، تم تسجيل حضورك", "وهو محسوب"),
 ])
