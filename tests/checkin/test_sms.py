@@ -155,7 +155,7 @@ async def test_next_and_status_with_the_pin_say_where_the_person_stands(checkin_
 
 @pytest.mark.parametrize(("code", "phone", "word", "start"), [
     ("en", "+447911123401", "NEXT", "To see when your next check-in is due, text NEXT"),
-    ("fr", "+33612345601", "PROCHAIN", "Pour connaître votre prochain pointage, envoyez NEXT"),
+    ("fr", "+33612345601", "PROCHAIN", "Pour savoir quand est votre prochain pointage, envoyez NEXT"),
     ("es", "+34612345601", "SIGUIENTE", "Para saber cuándo es su próxima presentación, envíe NEXT"),
     ("ar", "+447911123402", "التالي", "لمعرفة موعدك القادم، أرسل NEXT")])
 async def test_next_without_the_pin_says_how_to_ask_and_nothing_else(
