@@ -173,12 +173,13 @@ def sample_counts(cldr: Cldr, *, upto: int = 1000) -> dict[str, int]:
 
 
 def extra_files(service: str) -> Iterator[Path]:
-    """Language files ``$WAYMARK_TEXTS_DIR/<service>/<code>.toml``: each adds a language
-    to those shipped with the service, or replaces the shipped file of the same code."""
+    """Language files ``$WAYMARK_TEXTS_DIR/<service>/<code>.toml``, by code: each adds a
+    language to those shipped with the service, or replaces the shipped file of the same
+    code. A folder that does not exist fails the start (a mistyped path must not silently
+    leave people without their language); a service without a sub-folder adds nothing."""
     root = os.environ.get(TEXTS_DIR_ENV)
     if not root:
         return
-    folder = Path(root) / service
-    if not folder.is_dir():
-        raise TextError(f"{TEXTS_DIR_ENV}: {folder} is not a folder")
-    yield from sorted(folder.glob("*.toml"))
+    if not Path(root).is_dir():
+        raise TextError(f"{TEXTS_DIR_ENV}: {root} is not a folder")
+    yield from sorted((Path(root) / service).glob("*.toml"))

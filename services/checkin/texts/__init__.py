@@ -93,16 +93,19 @@ def load(code: str, text: str, reference: Mapping[str, Text] | None = None) -> L
 
 @cache
 def languages() -> dict[str, Language]:
-    """Every language shipped in this folder, English first, then those added (or
-    replaced) by ``$WAYMARK_TEXTS_DIR/checkin/``."""
+    """Every language shipped in this folder, English first, then those added by
+    ``$WAYMARK_TEXTS_DIR/checkin/`` (a file there with a shipped code replaces it in its
+    place). The order is the voice menu's: an added language comes last, so the keys
+    callers already know do not move."""
     shipped = resources.files(__package__)
     files = {entry.name.removesuffix(".toml"): entry.read_text(encoding="utf-8")
-             for entry in shipped.iterdir() if entry.name.endswith(".toml")}
+             for entry in sorted(shipped.iterdir(), key=lambda e: e.name)
+             if entry.name.endswith(".toml")}
     files |= {path.stem: path.read_text(encoding="utf-8") for path in extra_files("checkin")}
     english = load(DEFAULT, files.pop(DEFAULT))
     found = {DEFAULT: english}
-    for code in sorted(files):
-        found[code] = load(code, files[code], english.texts)
+    for code, text in files.items():
+        found[code] = load(code, text, english.texts)
     return found
 
 
