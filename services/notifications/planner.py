@@ -85,13 +85,8 @@ def render(*, contact: Contact, expected: ExpectedCheckin, kind: ReminderKind, c
     tz = ZoneInfo(contact.timezone)
     opens, closes = expected.opens_at.astimezone(tz), expected.closes_at.astimezone(tz)
     number = checkin_number if channel == Channel.sms else spoken_number(checkin_number)
-    values: dict[str, str] = {"number": number}
-    if kind == ReminderKind.evening_before:
-        values["window"] = texts.window(opens, closes)
-    elif kind == ReminderKind.window_opens:
-        values["closes"] = texts.when(closes)
-    else:
-        values["grace_ends"] = texts.when(expected.grace_ends_at.astimezone(tz))
+    values = texts.values(opens=opens, closes=closes,
+                          grace_ends=expected.grace_ends_at.astimezone(tz), number=number)
     return texts.render(channel, kind, **values)
 
 

@@ -102,7 +102,8 @@ async def test_five_wrong_pins_lock_remote_check_in_and_tell_the_caseworker(
         answers.append(reply(await sms(checkin, wrong)))
         clock.shift(timedelta(minutes=2))
     assert [a.split(". ")[1] for a in answers[:4]] == [
-        f"You can try {n} more times" for n in (4, 3, 2, 1)]
+        "You can try 4 more times", "You can try 3 more times", "You can try 2 more times",
+        "You can try 1 more time"]  # CLDR's "one", not "1 more times"
     assert answers[4].startswith("After several wrong PINs, check-in by phone and text is paused "
                                  "for 15 minutes")
     # Even the right PIN is refused while locked, and nothing is recorded.
@@ -139,7 +140,7 @@ async def test_wrong_pins_spread_over_more_than_fifteen_minutes_do_not_lock(
     for _ in range(8):
         answer = reply(await sms(checkin, other_than(pin)))
         clock.shift(timedelta(minutes=4))
-    assert "more times" in answer  # never more than four inside any 15 minutes
+    assert "You can try" in answer  # never more than four inside any 15 minutes
     assert await follow_ups(checkin_app, case_id) == []
 
 

@@ -65,7 +65,7 @@ async def test_the_pin_is_accepted_however_it_is_typed(checkin_app, checkin, cas
 
 @pytest.mark.parametrize(("language", "on_time", "late"), [
     ("en", "Thank you, your check-in is recorded. Next", "after the window, and it still counts"),
-    ("fr", "Merci, votre pointage est enregistré", "il compte quand même"),
+    ("fr", "Merci, votre pointage est enregistré", "il compte bien"),
     ("es", "Gracias, su presentación está registrada", "cuenta igualmente"),
     ("ar", "شكراً، تم تسجيل حضورك", "وهو محسوب"),
 ])
@@ -155,7 +155,7 @@ async def test_next_and_status_with_the_pin_say_where_the_person_stands(checkin_
 
 @pytest.mark.parametrize(("code", "phone", "word", "start"), [
     ("en", "+447911123401", "NEXT", "To see when your next check-in is due, text NEXT"),
-    ("fr", "+33612345601", "PROCHAIN", "Pour connaître votre prochain pointage, envoyez NEXT"),
+    ("fr", "+33612345601", "PROCHAIN", "Pour savoir quand est votre prochain pointage, envoyez NEXT"),
     ("es", "+34612345601", "SIGUIENTE", "Para saber cuándo es su próxima presentación, envíe NEXT"),
     ("ar", "+447911123402", "التالي", "لمعرفة موعدك القادم، أرسل NEXT")])
 async def test_next_without_the_pin_says_how_to_ask_and_nothing_else(

@@ -29,9 +29,12 @@ async def test_a_pending_check_in_gets_three_reminders_in_the_persons_language(
     assert set(planned) == set(ReminderKind)
     assert {r.status for r in planned.values()} == {ReminderStatus.planned}
     assert planned["evening_before"].due_at == FIRST_OPENS - timedelta(hours=15)  # Sun 18:00
-    for reminder in planned.values():
+    for kind, reminder in planned.items():
         assert reminder.channel == Channel.sms and reminder.language == "ar"
-        assert "كانون الأول" in reminder.body or "ديسمبر" in reminder.body
+        # CLDR's Arabic: December and the 12-hour clock (م: after noon); "open now until"
+        # names only the time.
+        assert ("ديسمبر" in reminder.body) == (kind != ReminderKind.window_opens)
+        assert "7:00 م" in reminder.body
         assert reminder.encoding == "UCS-2" and 1 <= reminder.segments <= 2
 
     listed = await notifications.get(f"/v1/cases/{case_id}/notifications", headers=CASEWORKER)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from notifications.models import Contact, ExpectedCheckin, Reminder
@@ -30,7 +31,10 @@ def seed(url: str, *, count: int, due_at: datetime, vault: PhoneVault,
     engine = sa.create_engine(sync_url(url))
     closes = due_at + timedelta(hours=10)
     texts = templates(language)
-    body = texts.render("sms", "window_opens", closes=texts.when(closes), number="+447700900000")
+    london = ZoneInfo("Europe/London")
+    body = texts.render("sms", "window_opens", **texts.values(
+        opens=due_at.astimezone(london), closes=closes.astimezone(london),
+        grace_ends=(closes + timedelta(hours=24)).astimezone(london), number="+447700900000"))
     cost = encode(body)
     now = utcnow()
     try:

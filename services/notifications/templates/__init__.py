@@ -1,11 +1,16 @@
 """Reminder templates as data: one TOML file per language, with an SMS and a voice text
 for each kind of reminder. Each kind has a fixed set of named placeholders; a
 template that leaves one out or uses another fails the load (at start-up), never a
-send. Adding a language is adding a file."""
+send. Adding a language is adding a file (shipped here, or in
+``$WAYMARK_TEXTS_DIR/notifications/``, which adds languages or replaces shipped ones).
+
+Dates and times come from CLDR for the file's ``locale`` (see ``shared.texts``), and a
+template names exactly what it says: ``{opens_date}`` (weekday, day and month),
+``{opens_time}``, ``{closes_time}``, ``{grace_ends_date}``, ``{grace_ends_time}``. A
+sentence that expects a time ("until 19:00") can therefore never be given a date."""
 
 from __future__ import annotations
 
-import string
 import tomllib
 from dataclasses import dataclass
 from datetime import datetime
@@ -13,28 +18,22 @@ from functools import cache
 from importlib import resources
 
 from notifications.enums import Channel, ReminderKind
+from shared.texts import Cldr, Text, TextError, check_text, extra_files, placeholders, render
 
 DEFAULT = "en"
 CHANNELS = tuple(Channel)
 # The placeholders each kind of reminder must use, and may only use.
 PLACEHOLDERS: dict[ReminderKind, frozenset[str]] = {
-    ReminderKind.evening_before: frozenset({"window", "number"}),
-    ReminderKind.window_opens: frozenset({"closes", "number"}),
-    ReminderKind.nudge: frozenset({"grace_ends", "number"}),
+    ReminderKind.evening_before: frozenset({"opens_date", "opens_time", "closes_time", "number"}),
+    ReminderKind.window_opens: frozenset({"closes_time", "number"}),
+    ReminderKind.nudge: frozenset({"grace_ends_date", "grace_ends_time", "number"}),
 }
-_DATES = {"window": frozenset({"weekday", "day", "month", "opens", "closes"}),
-          "when": frozenset({"weekday", "day", "month", "time"})}
+# None of the reminders counts anything yet; a count placed here gets plural variants.
+COUNTS: frozenset[str] = frozenset()
 
 
-class TemplateError(ValueError):
+class TemplateError(TextError):
     """A template file that cannot be used."""
-
-
-def placeholders(text: str) -> frozenset[str]:
-    try:
-        return frozenset(name for _, name, _, _ in string.Formatter().parse(text) if name)
-    except ValueError as exc:
-        raise TemplateError(f"malformed placeholder: {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -42,27 +41,23 @@ class Templates:
     code: str
     voice: str
     voice_language: str
-    weekdays: tuple[str, ...]
-    months: tuple[str, ...]
-    window_format: str
-    when_format: str
+    cldr: Cldr
     press_one: str  # offered at the end of a voice reminder
-    texts: dict[str, dict[str, str]]  # channel -> kind -> text
+    texts: dict[str, dict[str, Text]]  # channel -> kind -> text
 
-    def window(self, opens: datetime, closes: datetime) -> str:
-        """A local window as the person reads it: "Monday 7 December, 09:00 to 19:00"."""
-        return self.window_format.format(
-            weekday=self.weekdays[opens.weekday()], day=opens.day,
-            month=self.months[opens.month - 1], opens=f"{opens:%H:%M}", closes=f"{closes:%H:%M}")
-
-    def when(self, moment: datetime) -> str:
-        """A local moment: "Tuesday 8 December at 19:00"."""
-        return self.when_format.format(
-            weekday=self.weekdays[moment.weekday()], day=moment.day,
-            month=self.months[moment.month - 1], time=f"{moment:%H:%M}")
+    def values(self, *, opens: datetime, closes: datetime, grace_ends: datetime,
+               number: str) -> dict[str, str]:
+        """Every value a reminder may name, from local moments, as CLDR writes them."""
+        return {"opens_date": self.cldr.date(opens), "opens_time": self.cldr.time(opens),
+                "closes_time": self.cldr.time(closes),
+                "grace_ends_date": self.cldr.date(grace_ends),
+                "grace_ends_time": self.cldr.time(grace_ends), "number": number}
 
     def render(self, channel: str, kind: str, **values: object) -> str:
-        return self.texts[channel][kind].format(**values)
+        """The template filled with the values its kind names (others are ignored)."""
+        needed = PLACEHOLDERS[ReminderKind(kind)]
+        return render(self.texts[channel][kind], cldr=self.cldr, counts=COUNTS,
+                      **{name: value for name, value in values.items() if name in needed})
 
 
 def parse(code: str, text: str) -> Templates:
@@ -73,44 +68,43 @@ def parse(code: str, text: str) -> Templates:
         raise TemplateError(f"templates/{code}.toml: {exc}") from None
     where = f"templates/{code}.toml"
     try:
-        weekdays, months = tuple(data["weekdays"]), tuple(data["months"])
-        window_format, when_format = data["window"], data["when"]
         voice, voice_language = data["voice_name"], data["voice_language"]
-        press_one = data["press_one"]
+        press_one, locale = data["press_one"], data["locale"]
     except KeyError as exc:
         raise TemplateError(f"{where}: missing {exc}") from None
-    if len(weekdays) != 7 or len(months) != 12:
-        raise TemplateError(f"{where}: 7 weekdays and 12 months are needed")
-    for name, fmt in (("window", window_format), ("when", when_format)):
-        if placeholders(fmt) != _DATES[name]:
-            raise TemplateError(f"{where}: {name} must use {sorted(_DATES[name])}")
-    if placeholders(press_one):
-        raise TemplateError(f"{where}: press_one takes no placeholders")
-    texts: dict[str, dict[str, str]] = {}
-    for channel in CHANNELS:
-        section = data.get(channel)
-        if not isinstance(section, dict) or set(section) != set(PLACEHOLDERS):
-            raise TemplateError(f"{where}: [{channel}] must have exactly {sorted(PLACEHOLDERS)}")
-        for kind, template in section.items():
-            used, needed = placeholders(template), PLACEHOLDERS[kind]
-            if used != needed:
-                raise TemplateError(
-                    f"{where}: {channel}.{kind} missing {sorted(needed - used)}, "
-                    f"unknown {sorted(used - needed)}")
-        texts[channel] = dict(section)
-    return Templates(code=code, voice=voice, voice_language=voice_language, weekdays=weekdays,
-                     months=months, window_format=window_format, when_format=when_format,
+    unknown = set(data) - {"voice_name", "voice_language", "press_one", "locale", *CHANNELS}
+    if unknown:
+        raise TemplateError(f"{where}: unknown {sorted(unknown)}")
+    try:
+        cldr = Cldr.parse(str(locale))
+        if placeholders(press_one):
+            raise TemplateError(f"{where}: press_one takes no placeholders")
+        texts: dict[str, dict[str, Text]] = {}
+        for channel in CHANNELS:
+            section = data.get(channel)
+            if not isinstance(section, dict) or set(section) != set(PLACEHOLDERS):
+                raise TemplateError(f"{where}: [{channel}] must have exactly {sorted(PLACEHOLDERS)}")
+            texts[channel] = {
+                kind: check_text(f"{where}: {channel}.{kind}", template, cldr=cldr,
+                                 expected=PLACEHOLDERS[ReminderKind(kind)], counts=COUNTS)
+                for kind, template in section.items()}
+    except TemplateError:
+        raise
+    except TextError as exc:
+        raise TemplateError(str(exc)) from None
+    return Templates(code=code, voice=voice, voice_language=voice_language, cldr=cldr,
                      press_one=press_one, texts=texts)
 
 
 @cache
 def all_templates() -> dict[str, Templates]:
-    """Every language shipped in this folder."""
-    folder = resources.files(__package__)
-    return {entry.name.removesuffix(".toml"): parse(entry.name.removesuffix(".toml"),
-                                                    entry.read_text(encoding="utf-8"))
-            for entry in sorted(folder.iterdir(), key=lambda e: e.name)
-            if entry.name.endswith(".toml")}
+    """Every language shipped in this folder, then those added (or replaced) by
+    ``$WAYMARK_TEXTS_DIR/notifications/``."""
+    shipped = resources.files(__package__)
+    files = {entry.name.removesuffix(".toml"): entry.read_text(encoding="utf-8")
+             for entry in shipped.iterdir() if entry.name.endswith(".toml")}
+    files |= {path.stem: path.read_text(encoding="utf-8") for path in extra_files("notifications")}
+    return {code: parse(code, files[code]) for code in sorted(files)}
 
 
 def templates(code: str | None) -> Templates:
