@@ -77,7 +77,10 @@ class FeedCursor(FeedCursorBase, CheckinModel, table=True):
 
 class ChangeEvent(ChangeEventBase, CheckinModel, table=True):
     __tablename__ = "change_events"
-    __table_args__ = (event_order_index(), one_of("type", EventType))
+    # Erasure deletes events (``checkin.erasure``): on SQLite, AUTOINCREMENT so a
+    # deleted id is never handed out again below a consumer's cursor.
+    __table_args__ = (event_order_index(), one_of("type", EventType),
+                      {"sqlite_autoincrement": True})
 
 
 class Pin(CheckinModel, table=True):

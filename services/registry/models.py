@@ -176,5 +176,7 @@ class CaseFieldChange(RegistryModel, table=True):
 class ChangeEvent(ChangeEventBase, RegistryModel, table=True):
     __tablename__ = "change_events"
     # No CHECK on ``type``: the table is the shared feed's, which its own tests write
-    # to; what the registry publishes is closed by ``registry.events``.
-    __table_args__ = (event_order_index(),)
+    # to; what the registry publishes is closed by ``registry.events``. Erasure deletes
+    # events (``registry.erasure``): on SQLite, AUTOINCREMENT so a deleted id is never
+    # handed out again below a consumer's cursor (PostgreSQL never reuses one).
+    __table_args__ = (event_order_index(), {"sqlite_autoincrement": True})
