@@ -15,6 +15,14 @@ from shared.db import after_commit, make_engine, reclaim, run_after_commit
 from tests.conftest import requires_postgres
 
 
+def _size(path: Path) -> int:
+    return path.stat().st_size
+
+
+def _bytes(path: Path) -> bytes:
+    return path.read_bytes()
+
+
 async def _table(engine) -> None:
     async with engine.begin() as conn:
         await conn.execute(sa.text("CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT)"))
@@ -30,10 +38,10 @@ async def test_reclaim_checkpoints_and_empties_the_sqlite_log(tmp_path: Path):
         async with engine.connect() as conn:
             assert (await conn.exec_driver_sql("PRAGMA secure_delete")).scalar() == 1
         wal = Path(f"{path}-wal")
-        assert wal.stat().st_size > 0
+        assert _size(wal) > 0
         await reclaim(engine, ["t"])
-        assert wal.stat().st_size == 0
-        assert b"Zanelisiwe" not in path.read_bytes()
+        assert _size(wal) == 0
+        assert b"Zanelisiwe" not in _bytes(path)
     finally:
         await engine.dispose()
 
