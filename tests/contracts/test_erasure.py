@@ -41,6 +41,7 @@ from tests.conftest import (
     notifications_settings,
     registry_settings,
 )
+from tests.contracts.test_events import settled
 from tests.registry.factories import case_body
 
 CASEWORKER = auth("caseworker", sub="alice")
@@ -81,11 +82,15 @@ def _follow(consumer, source) -> None:
 
 
 async def _run_feeds(registry, checkin, notifications) -> None:
-    """Every consumer catches up, twice over (what one applies, another may publish on)."""
+    """Every consumer catches up, twice over (what one applies, another may publish on),
+    each once its source's events are all visible (``settled``)."""
     for _ in range(2):
-        for consumer in (checkin.state.registry_feed, notifications.state.registry_feed,
-                         notifications.state.checkin_feed, checkin.state.notifications_feed):
-            # On PostgreSQL the feed's horizon can trail a commit for a moment.
+        for source, consumer in (
+                (registry, checkin.state.registry_feed),
+                (registry, notifications.state.registry_feed),
+                (checkin, notifications.state.checkin_feed),
+                (notifications, checkin.state.notifications_feed)):
+            await settled(source)
             await consumer.catch_up()
             assert consumer.stall is None, consumer.status()
 
