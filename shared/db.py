@@ -10,7 +10,7 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 import sqlalchemy as sa
-from fastapi import Depends, Request
+from fastapi import BackgroundTasks, Depends, Request
 from sqlalchemy import event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import (
@@ -126,8 +126,11 @@ def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
-async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """The only place that commits: one transaction per request, rolled back on error."""
+async def get_session(request: Request,
+                      background: BackgroundTasks) -> AsyncIterator[AsyncSession]:
+    """The only place that commits: one transaction per request, rolled back on error.
+    Work registered with ``after_commit`` runs after the response has been sent (a
+    ``VACUUM`` must not hold the client's answer back)."""
     async with request.app.state.sessionmaker() as session:
         try:
             yield session
@@ -136,7 +139,15 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
             discard_after_commit(session)
             await session.rollback()
             raise
-        await run_after_commit(session)
+        if session.info.get("after_commit"):
+            background.add_task(run_after_commit, _Committed(session.info))
+
+
+class _Committed:
+    """What ``run_after_commit`` needs of a session that is closed by then: its info."""
+
+    def __init__(self, info: dict[str, Any]) -> None:
+        self.info = {"after_commit": info.pop("after_commit")}
 
 
 # scope="function": commit before the response leaves, so a client never sees 201 for a
@@ -154,7 +165,7 @@ def after_commit(session: AsyncSession, callback: Callable[[], Awaitable[None]],
     callbacks.setdefault(key if key is not None else object(), callback)
 
 
-async def run_after_commit(session: AsyncSession) -> None:
+async def run_after_commit(session: Any) -> None:
     """The callbacks ``after_commit`` registered on ``session``, each once. The data is
     already committed: a callback that fails is logged, never raised."""
     callbacks = session.info.pop("after_commit", {})
@@ -192,7 +203,10 @@ async def reclaim(bind: Any, tables: Iterable[str]) -> None:
             return
         async with bind.connect() as conn:
             conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-            await conn.exec_driver_sql("VACUUM " + ", ".join(f'"{name}"' for name in names))
+            # INDEX_CLEANUP ON: index entries (a phone hash's among them) go too, even
+            # when few rows are dead and VACUUM would otherwise skip the indexes.
+            await conn.exec_driver_sql("VACUUM (INDEX_CLEANUP ON) "
+                                       + ", ".join(f'"{name}"' for name in names))
     elif bind.dialect.name == "sqlite":
         async with bind.connect() as conn:
             await conn.run_sync(_sqlite_checkpoint)

@@ -106,7 +106,6 @@ async def _erase(session: AsyncSession, case: Case, *, reason: str, actor: Actor
                        outcome=case.outcome, erased_at=now)
     await publish(session, ChangeEvent, type=event.type.value, subject_id=str(case.id),
                   data=event.model_dump(mode="json"))
-    # audit: case.erased (the audit trail's single call site for erasure, wired at merge)
     after_commit(session, partial(reclaim, session.bind, TABLES), key="reclaim")
 
 
@@ -132,6 +131,7 @@ async def erase_due(session: AsyncSession, *, now: datetime, retention: timedelt
         assert case is not None  # locked above
         await _erase(session, case, actor=RETENTION_ACTOR,
                      reason=f"retention period ended ({retention.days} days after the case ended)")
+        # audit: case.erased (the job's call site: actor RETENTION_ACTOR, case_id; wired at merge)
     return len(due)
 
 

@@ -142,7 +142,9 @@ async def erase_case(case_id: uuid.UUID, body: ErasureIn, session: SessionDep,
     the same request. Answers the case as it now is (personal fields null,
     ``erased_at`` set). Idempotent: erasing an erased case again answers the same
     200 and changes nothing (the first reason stands)."""
-    case, _ = await erasure.erase_case(session, case_id=case_id, reason=body.reason,
-                                       actor=actor)
+    case, erased = await erasure.erase_case(session, case_id=case_id, reason=body.reason,
+                                            actor=actor)
+    # audit: case.erased (the route's call site, when ``erased``: actor, case, client
+    # address, request id; wired at merge with the audit trail)
     response.headers["ETag"] = etag(case.version)
     return service.case_read(case, vault)
