@@ -1,4 +1,4 @@
-"""The ``waymark`` command: run, migrate, token, simulate, dispatch, audit verify."""
+"""The ``waymark`` command: run, migrate, token, simulate, demo, dispatch, audit verify."""
 
 from __future__ import annotations
 
@@ -146,6 +146,56 @@ def simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def demo(args: argparse.Namespace) -> int:
+    """Synthetic cases and weeks of reporting into the databases ``waymark run`` serves."""
+    import time as clock
+    from pathlib import Path
+
+    from waymark.demo import DemoError, Options, default_urls
+    from waymark.demo import run as run_demo
+    from waymark.demo_report import print_summary
+
+    if os.environ.get("WAYMARK_ENV", "").lower() == "production":
+        print("refusing: the demo is for development", file=sys.stderr)
+        return 2
+    if not 1 <= args.cases <= 800:
+        print("waymark demo: --cases must be from 1 to 800", file=sys.stderr)
+        return 2
+    urls = default_urls()
+    began = clock.monotonic()
+    try:
+        result = run_demo(Options(cases=args.cases, weeks=args.weeks, seed=args.seed,
+                                  urls=urls, out_dir=Path(args.out), replace=args.replace,
+                                  progress=not args.no_progress))
+    except DemoError as error:
+        print(f"waymark demo: {error}", file=sys.stderr)
+        return 2
+    elapsed = clock.monotonic() - began
+    period = f"windows opening {result.since} to {result.until}"
+    print(f"\n{args.cases} cases, {args.weeks} weeks played in {elapsed:.0f} s "
+          f"({', '.join(f'{n} {k}' for k, n in sorted(result.actions.items()))}).")
+    print_summary(f"Supervisor's attendance summary by programme ({period}):",
+                  result.supervisor, ["programme"])
+    print_summary(f"Authority's attendance summary by programme and sex ({period}; "
+                  f"\u00b7 = withheld, fewer than the threshold):",
+                  result.authority, ["programme", "sex"])
+    person = result.person
+    print(f"\nChart of weekly attendance by programme: {result.chart}")
+    print("Databases: " + ", ".join(urls[s] for s in SERVICES))
+    print(f"""
+Continue on this history:
+  make run                      (in another terminal: waymark run serves these databases)
+  One demo person (English; shown here once, for the demo only):
+    number {person.number}  PIN {person.pin}  case {person.case_id}
+    reference {person.reference} (keypad {person.keypad_reference}), caseworker {person.caseworker}
+  .venv/bin/waymark simulate sms --from {person.number} --body "NEXT {person.pin}"
+  .venv/bin/waymark simulate call --from {person.number} --digits {person.pin}
+  TOKEN=$(.venv/bin/waymark token --role caseworker --sub {person.caseworker})
+  curl -s http://127.0.0.1:8002/v1/cases/{person.case_id}/checkins -H "Authorization: Bearer $TOKEN"
+  Then the README's walk-through (a supervisor token sees every case).""")
+    return 0
+
+
 def dispatch(until_idle: bool) -> int:
     """Run the notifications dispatcher on its own (a sending worker)."""
     import asyncio
@@ -226,6 +276,32 @@ def build_parser() -> argparse.ArgumentParser:
     call_parser.add_argument("--reminder", action="store_true",
                              help="answer Waymark's voice reminder and press 1 to check in "
                                   "now, instead of calling in")
+    demo_parser = commands.add_parser(
+        "demo", help="fill the databases with synthetic cases and weeks of reporting",
+        description="Open synthetic cases (English, Arabic, Spanish and French speakers, "
+                    "several programmes) and play weeks of their weekly reporting through "
+                    "the services' own code paths under a simulated clock ending now: "
+                    "reminders sent with the log provider, check-ins by SMS, keypad call "
+                    "and in person, missed windows, one outage, one STOP and one excusal. "
+                    "Prints the supervisor's and the authority's attendance summaries, "
+                    "writes a chart, and leaves the databases for waymark run. Nothing is "
+                    "sent and no port is opened. Development only.")
+    demo_parser.add_argument("--cases", type=int, default=200,
+                             help="how many cases to open (default 200, at most 800)")
+    demo_parser.add_argument("--weeks", type=int, default=8,
+                             help="how many weeks of reporting to play, ending now "
+                                  "(default 8, at most 26)")
+    demo_parser.add_argument("--seed", type=int, default=14,
+                             help="seed of the random choices: the same seed gives the "
+                                  "same people and behaviour (default 14)")
+    demo_parser.add_argument("--replace", action="store_true",
+                             help="erase databases that already hold cases and start "
+                                  "again (without it the demo refuses to touch them)")
+    demo_parser.add_argument("--out", default="var/demo", metavar="FOLDER",
+                             help="where the chart (attendance.svg) and the services' log "
+                                  "(demo.log) go (default var/demo)")
+    demo_parser.add_argument("--no-progress", action="store_true",
+                             help="no progress bar (for logs and scripts)")
     dispatch_parser = commands.add_parser(
         "dispatch", help="run the reminder dispatcher alone",
         description="Send due reminders from the notifications database, as a worker of "
@@ -262,6 +338,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "simulate":
         return simulate(args)
+    if args.command == "demo":
+        return demo(args)
     return token(args.role, args.sub, args.hours)
 
 
