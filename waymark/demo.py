@@ -47,22 +47,22 @@ import httpx
 import sqlalchemy as sa
 
 from shared.auth import issue_token
-from shared.db import sync_url
 from shared.logging import JsonFormatter
 from waymark import demo_people as cast
 from waymark.demo_people import Person
+from waymark.demo_setup import (
+    SERVICES,
+    DemoError,
+    Progress,
+    default_urls,
+    fsync_less,
+    prepare_databases,
+)
 
-SERVICES = ("registry", "checkin", "notifications")
-# Where each service keeps its cases: a database with rows here is not the demo's to wipe.
-CASE_TABLES = {"registry": "cases", "checkin": "case_copies", "notifications": "contacts"}
 HOUR = timedelta(hours=1)
 TOKEN_TTL = timedelta(minutes=30)
 EXCUSAL_REASON = "Hospital appointment; the letter was seen"
 OUTAGE_REASON = "The SMS provider's inbound messages were delayed and lost"
-
-
-class DemoError(Exception):
-    """Something the person at the keyboard should read: said in one sentence."""
 
 
 @dataclass
@@ -92,40 +92,6 @@ class Result:
     people: list[Person]
 
 
-class Progress:
-    """A one-line progress bar on stderr. Hand-written rather than tqdm: tqdm times
-    itself with ``time.time``, which the simulated clock stops and jumps, so its rates
-    and estimates would be nonsense; this one reads the monotonic clock."""
-
-    WIDTH = 30
-
-    def __init__(self, label: str, total: int, *, enabled: bool, stream: Any = None) -> None:
-        import sys
-        import time
-
-        self.label, self.total, self.enabled = label, max(total, 1), enabled
-        self.stream = stream or sys.stderr
-        self._now = time.monotonic
-        self.began = self._drawn = self._now()
-        self.done = 0
-
-    def update(self, done: int, note: str = "") -> None:
-        self.done = done
-        if self.enabled and (self._now() - self._drawn >= 0.1 or done >= self.total):
-            self._drawn = self._now()
-            filled = self.WIDTH * min(done, self.total) // self.total
-            self.stream.write(f"\r{self.label} [{'#' * filled}{'.' * (self.WIDTH - filled)}] "
-                              f"{100 * done // self.total:3d}% {note} "
-                              f"{self._drawn - self.began:5.1f} s ")
-            self.stream.flush()
-
-    def close(self) -> None:
-        if self.enabled:
-            self.update(self.total)
-            self.stream.write("\n")
-            self.stream.flush()
-
-
 class Minted(httpx.Auth):
     """A fresh development token on every request, issued by the (simulated) clock."""
 
@@ -136,66 +102,6 @@ class Minted(httpx.Auth):
         token = issue_token(secret=self.secret, sub=self.sub, roles=self.roles, ttl=TOKEN_TTL)
         request.headers["Authorization"] = f"Bearer {token}"
         yield request
-
-
-def _is_sqlite(url: str) -> bool:
-    return url.startswith("sqlite")
-
-
-def _sqlite_path(url: str) -> Path | None:
-    path = sync_url(url).split("///", 1)[-1]
-    return None if path in ("", ":memory:") else Path(path)
-
-
-def holds_cases(service: str, url: str) -> bool:
-    """Whether the service's database already holds cases."""
-    if _is_sqlite(url) and ((path := _sqlite_path(url)) is None or not path.exists()):
-        return False
-    engine = sa.create_engine(sync_url(url))
-    try:
-        with engine.connect() as conn:
-            if not sa.inspect(conn).has_table(CASE_TABLES[service]):
-                return False
-            return bool(conn.execute(sa.text(
-                f"SELECT 1 FROM {CASE_TABLES[service]} LIMIT 1")).first())
-    finally:
-        engine.dispose()
-
-
-def prepare_databases(urls: dict[str, str], *, replace: bool) -> None:
-    """Refuse databases that hold cases unless ``replace``; then wipe (``replace``)
-    and migrate each to its latest revision."""
-    from alembic import command
-
-    from shared.migrations import alembic_config, upgrade
-
-    full = [s for s in SERVICES if holds_cases(s, urls[s])]
-    if full and not replace:
-        raise DemoError(
-            f"the {', '.join(full)} database(s) already hold cases "
-            f"({', '.join(urls[s] for s in full)}); the demo does not overwrite them. Run "
-            f"`waymark demo --replace` to erase them and start again, or point "
-            f"WAYMARK_<SERVICE>_DATABASE_URL elsewhere.")
-    for service in SERVICES:
-        url = urls[service]
-        if replace and _is_sqlite(url) and (path := _sqlite_path(url)) is not None:
-            for leftover in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
-                leftover.unlink(missing_ok=True)
-        elif replace:
-            command.downgrade(alembic_config(service, url), "base")
-        upgrade(service, url)
-
-
-def default_urls() -> dict[str, str]:
-    """Each service's configured database (``WAYMARK_<SERVICE>_DATABASE_URL`` or its
-    default under ``var/``): where ``waymark run`` will look."""
-    from checkin.config import CheckinSettings
-    from notifications.config import NotificationsSettings
-    from registry.config import RegistrySettings
-
-    return {"registry": RegistrySettings().database_url,
-            "checkin": CheckinSettings().database_url,
-            "notifications": NotificationsSettings().database_url}
 
 
 def run(options: Options, *, out: Callable[[str], None] = print) -> Result:
@@ -275,7 +181,7 @@ class _Demo:
         async with AsyncExitStack() as stack:
             for app in apps.values():
                 await stack.enter_async_context(app.router.lifespan_context(app))
-                await _fsync_less(app.state.engine)
+                await fsync_less(app.state.engine)
             self._log_to_file()
             self.registry, self.checkin = (
                 [await stack.enter_async_context(_client(apps[s])) for s in SERVICES[:2]])
@@ -554,23 +460,6 @@ class _Demo:
             f"/v1/expected-checkins/{expected_id}/excusal",
             auth=self.auth("caseworker", person.caseworker), json={"reason": EXCUSAL_REASON})
         _expect(response, 200, "excusing a window")
-
-
-async def _fsync_less(engine: Any) -> None:
-    """SQLite in WAL mode with ``synchronous=NORMAL``: commits no longer wait for the
-    disk (a power cut may lose the last ones, never corrupt the file). Thousands of
-    small commits are the demo's cost; a demo cut short is simply run again. The
-    services themselves keep their own, durable setting under ``waymark run``."""
-    if engine.dialect.name != "sqlite":
-        return
-
-    def pragma(dbapi_connection: Any, _record: Any) -> None:
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.close()
-
-    sa.event.listen(engine.sync_engine, "connect", pragma)
-    await engine.dispose()  # connections opened before the listener get it too
 
 
 async def _nothing() -> None:

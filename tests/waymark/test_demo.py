@@ -20,8 +20,9 @@ from shared.db import sync_url
 from tests.conftest import auth, checkin_settings, client_for, registry_settings
 from waymark import demo_people as cast
 from waymark.cli import main
-from waymark.demo import EXCUSAL_REASON, DemoError, Options, holds_cases, prepare_databases, run
+from waymark.demo import EXCUSAL_REASON, Options, run
 from waymark.demo_report import table
+from waymark.demo_setup import DemoError, holds_cases, prepare_databases
 
 START = datetime(2026, 3, 16, 7, 30, tzinfo=UTC)  # BST begins on 29 March
 CASES, WEEKS = 12, 3
