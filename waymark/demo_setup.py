@@ -51,7 +51,14 @@ def prepare_databases(urls: dict[str, str], *, replace: bool) -> None:
 
     from shared.migrations import alembic_config, upgrade
 
-    full = [s for s in SERVICES if holds_cases(s, urls[s])]
+    full = []
+    for service in SERVICES:
+        try:
+            if holds_cases(service, urls[service]):
+                full.append(service)
+        except sa.exc.OperationalError as error:  # not running, no such database ...
+            reason = str(error.orig).strip().splitlines()[0] if error.orig else str(error)
+            raise DemoError(f"cannot open the {service} database: {reason}") from None
     if full and not replace:
         raise DemoError(
             f"the {', '.join(full)} database(s) already hold cases "
