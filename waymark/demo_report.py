@@ -26,31 +26,56 @@ COLOURS = ("#1b6ca8", "#d1495b", "#2e933c", "#edae49", "#7b4b94", "#00798c")
 
 
 async def attendance_summary(client: httpx.AsyncClient, *, auth: httpx.Auth, since: date,
-                             until: date, group_by: Sequence[str]) -> list[dict[str, Any]]:
-    """The rows of checkin's attendance summary for windows opening from ``since`` to
-    ``until`` (inclusive), as the caller ``auth`` speaks for sees them."""
+                             until: date, group_by: Sequence[str]) -> dict[str, Any]:
+    """Checkin's attendance summary for windows opening from ``since`` to ``until``
+    (inclusive), as the caller ``auth`` speaks for sees it: ``rows`` and the
+    ``suppression_threshold`` they were published with."""
     params: dict[str, str] = {"from": since.isoformat(), "to": until.isoformat()}
     if group_by:
         params["group_by"] = ",".join(group_by)
     response = await client.get("/v1/summaries/attendance", params=params, auth=auth)
     response.raise_for_status()
-    return response.json()["rows"]
+    return response.json()
+
+
+Rate = tuple[float, float] | None  # (lowest, highest) it can be; equal when published
 
 
 async def weekly_attendance(client: httpx.AsyncClient, *, auth: httpx.Auth, since: date,
-                            weeks: int) -> dict[str, list[float | None]]:
+                            weeks: int) -> dict[str, list[Rate]]:
     """Attendance rate by programme, week by week from ``since`` (one request per week:
-    the current endpoint has no period grouping). ``None`` where nothing was decided
-    or the rate is withheld."""
-    series: dict[str, list[float | None]] = {}
+    the current endpoint has no period grouping). A rate the summary withholds is
+    given as the range it must lie in (``rate_range``); ``None`` where nothing was
+    decided or the whole row is withheld."""
+    series: dict[str, list[Rate]] = {}
     for week in range(weeks):
         start = since + timedelta(days=7 * week)
-        rows = await attendance_summary(client, auth=auth, since=start,
-                                        until=start + timedelta(days=6),
-                                        group_by=("programme",))
-        for row in rows:
-            series.setdefault(row["programme"], [None] * weeks)[week] = row["attendance_rate"]
+        summary = await attendance_summary(client, auth=auth, since=start,
+                                           until=start + timedelta(days=6),
+                                           group_by=("programme",))
+        for row in summary["rows"]:
+            series.setdefault(row["programme"], [None] * weeks)[week] = rate_range(
+                row, summary["suppression_threshold"])
     return dict(sorted(series.items()))
+
+
+def rate_range(row: dict[str, Any], threshold: int) -> Rate:
+    """The attendance rate, or where a count behind it is withheld (so from 1 to
+    ``threshold - 1``), the lowest and highest it can be: the weekly rows of a
+    programme often withhold a handful of late or missed check-ins, and a chart of
+    gaps would show nothing. The summary's known limit (``checkin.summaries``)."""
+    if row.get("suppressed"):
+        return None
+    if row.get("attendance_rate") is not None:
+        return (row["attendance_rate"], row["attendance_rate"])
+    bounds = {name: (row[name], row[name]) if row.get(name) is not None else (1, threshold - 1)
+              for name in ("on_time", "late", "missed")}
+    attended_low = bounds["on_time"][0] + bounds["late"][0]
+    attended_high = bounds["on_time"][1] + bounds["late"][1]
+    if attended_low + bounds["missed"][1] == 0 or attended_high + bounds["missed"][0] == 0:
+        return None
+    return (attended_low / (attended_low + bounds["missed"][1]),
+            attended_high / (attended_high + bounds["missed"][0]))
 
 
 def _cell(name: str, value: Any) -> str:
@@ -78,12 +103,14 @@ def table(rows: Sequence[dict[str, Any]], group_by: Sequence[str]) -> str:
     return "\n".join([line(headers), rule, *(line(r) for r in body)])
 
 
-def svg_chart(series: dict[str, list[float | None]], *, since: date,
+def svg_chart(series: dict[str, list[Rate]], *, since: date,
               title: str = "Weekly attendance by programme") -> str:
     """A line chart, one ``<g class="series">`` per programme (``data-programme``), the
-    attendance rate (0 to 100 %) by week; a withheld or undecided week is a gap."""
+    attendance rate (0 to 100 %) by week. A published rate is a filled dot; a withheld
+    one a hollow dot at the middle of its range, with the range as a bar; a week
+    with nothing decided is a gap."""
     weeks = max((len(v) for v in series.values()), default=0)
-    width, height, left, right, top, bottom = 760, 420, 60, 230, 50, 50
+    width, height, left, right, top, bottom = 780, 440, 60, 230, 50, 70
     plot_w, plot_h = width - left - right, height - top - bottom
 
     def x(week: int) -> float:
@@ -106,18 +133,28 @@ def svg_chart(series: dict[str, list[float | None]], *, since: date,
         label = (since + timedelta(days=7 * week)).strftime("%d %b")
         out.append(f'<text x="{x(week):.1f}" y="{top + plot_h + 20}" '
                    f'text-anchor="middle">{escape(label)}</text>')
-    out.append(f'<text x="{left + plot_w / 2:.1f}" y="{height - 8}" text-anchor="middle">'
-               f'week starting</text>')
+    out.append(f'<text x="{left + plot_w / 2:.1f}" y="{top + plot_h + 40}" '
+               f'text-anchor="middle">week starting (attended: on time or late, of those '
+               f'decided)</text>')
+    out.append(f'<text x="{left}" y="{height - 8}" fill="#555">Hollow dot and bar: the '
+               f'summary withholds a count under its threshold; the rate lies on the bar.'
+               f'</text>')
     for number, (programme, rates) in enumerate(series.items()):
         colour = COLOURS[number % len(COLOURS)]
         out.append(f'<g class="series" data-programme="{escape(programme)}" '
                    f'stroke="{colour}" fill="{colour}">')
         for segment in _segments(rates):
-            points = " ".join(f"{x(w):.1f},{y(r):.1f}" for w, r in segment)
+            points = " ".join(f"{x(w):.1f},{y((lo + hi) / 2):.1f}" for w, (lo, hi) in segment)
             out.append(f'<polyline points="{points}" fill="none" stroke-width="2"/>')
-            out.extend(f'<circle cx="{x(w):.1f}" cy="{y(r):.1f}" r="3">'
-                       f'<title>{escape(programme)}: {r * 100:.0f}%</title></circle>'
-                       for w, r in segment)
+            for w, (lo, hi) in segment:
+                tip = (f"{lo * 100:.0f}%" if lo == hi
+                       else f"withheld: {lo * 100:.0f}% to {hi * 100:.0f}%")
+                if lo != hi:
+                    out.append(f'<line x1="{x(w):.1f}" y1="{y(lo):.1f}" x2="{x(w):.1f}" '
+                               f'y2="{y(hi):.1f}" stroke-width="6" stroke-opacity="0.3"/>')
+                fill = "" if lo == hi else ' fill="white"'
+                out.append(f'<circle cx="{x(w):.1f}" cy="{y((lo + hi) / 2):.1f}" r="3.5"'
+                           f'{fill}><title>{escape(programme)}: {tip}</title></circle>')
         ly = top + 10 + 22 * number
         out.append(f'<rect x="{left + plot_w + 20}" y="{ly - 9}" width="12" height="12"/>')
         out.append(f'<text x="{left + plot_w + 38}" y="{ly + 1}" stroke="none" '
@@ -127,9 +164,9 @@ def svg_chart(series: dict[str, list[float | None]], *, since: date,
     return "\n".join(out) + "\n"
 
 
-def _segments(rates: Sequence[float | None]) -> list[list[tuple[int, float]]]:
+def _segments(rates: Sequence[Rate]) -> list[list[tuple[int, tuple[float, float]]]]:
     """Runs of weeks with a rate: a gap breaks the line."""
-    runs: list[list[tuple[int, float]]] = [[]]
+    runs: list[list[tuple[int, tuple[float, float]]]] = [[]]
     for week, rate in enumerate(rates):
         if rate is None:
             if runs[-1]:

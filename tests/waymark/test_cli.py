@@ -28,7 +28,7 @@ ALL = list(parsers(build_parser()))
 
 def test_every_command_is_reached():
     names = {" ".join(path) for path, _ in ALL}
-    assert names >= {"run", "migrate", "token", "simulate sms", "simulate call", "dispatch",
+    assert names >= {"run", "migrate", "token", "simulate sms", "simulate call", "demo", "dispatch",
                      "audit verify"}
 
 

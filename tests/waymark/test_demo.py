@@ -21,7 +21,7 @@ from tests.conftest import auth, checkin_settings, client_for, registry_settings
 from waymark import demo_people as cast
 from waymark.cli import main
 from waymark.demo import EXCUSAL_REASON, Options, run
-from waymark.demo_report import table
+from waymark.demo_report import rate_range, svg_chart, table
 from waymark.demo_setup import DemoError, holds_cases, prepare_databases
 
 START = datetime(2026, 3, 16, 7, 30, tzinfo=UTC)  # BST begins on 29 March
@@ -170,3 +170,20 @@ def test_the_clock_ends_where_it_was_asked_to(demo):
     result, _ = demo
     assert result.since == START.date()
     assert result.until == (START + timedelta(weeks=WEEKS, days=-1)).date()
+
+
+def test_a_withheld_weekly_rate_is_charted_as_the_range_it_lies_in():
+    row = {"programme": "p", "on_time": 41, "late": None, "missed": None, "excused": 0,
+           "attendance_rate": None, "suppressed": False}
+    low, high = rate_range(row, threshold=5)
+    assert (low, high) == ((41 + 1) / (41 + 1 + 4), (41 + 4) / (41 + 4 + 1))
+    assert rate_range({**row, "late": 6, "missed": 2, "attendance_rate": 0.96}, 5) == (
+        0.96, 0.96)
+    assert rate_range({"programme": "p", "suppressed": True}, 5) is None
+    svg = ET.fromstring(svg_chart({"p": [(0.9, 0.9), (low, high), None, (0.8, 0.8)]},
+                                  since=START.date()))
+    (series,) = svg.findall(f"{SVG}g[@class='series']")
+    assert len(series.findall(f"{SVG}polyline")) == 2  # the week with nothing is a gap
+    dots = series.findall(f"{SVG}circle")
+    assert [d.get("fill") for d in dots] == [None, "white", None]
+    assert "withheld: 91% to 98%" in dots[1].findtext(f"{SVG}title")
