@@ -26,6 +26,7 @@ from shared.errors import (
 from shared.logging import configure_logging
 from shared.logging import request_id as current_request_id
 from shared.metrics import HttpMetrics, metrics_router, process_stopped
+from shared.shutdown import install_hard_stop
 
 
 class BodySizeLimit:
@@ -164,6 +165,7 @@ def install_common(app: FastAPI, *, max_body_bytes: int) -> None:
     app.add_middleware(HttpMetrics)
     app.include_router(health_router)
     app.include_router(metrics_router)
+    install_hard_stop(app)
 
 
 @asynccontextmanager
