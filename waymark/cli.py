@@ -24,11 +24,12 @@ def _settings(service: str) -> ServiceSettings:
     return settings_class()
 
 
-def migrate() -> None:
-    """Upgrade every service's database to its latest revision."""
+def migrate(services: tuple[str, ...] | list[str] = SERVICES) -> None:
+    """Upgrade each of ``services``' databases to its latest revision (a deployment runs
+    one migration per service, with that service's settings only)."""
     from shared.migrations import upgrade
 
-    for service in SERVICES:
+    for service in services:
         upgrade(service, _settings(service).database_url)
         print(f"{service}: database at the latest revision", file=sys.stderr)
 
@@ -199,9 +200,11 @@ def build_parser() -> argparse.ArgumentParser:
                               help="the port (default: the service's WAYMARK_<SERVICE>_PORT)")
     serve_parser.add_argument("--workers", type=int, default=1,
                               help="uvicorn worker processes (default 1)")
-    commands.add_parser("migrate", help="upgrade every service's database",
-                        description="Upgrade each service's database to its latest "
-                                    "revision.")
+    migrate_parser = commands.add_parser(
+        "migrate", help="upgrade every service's database",
+        description="Upgrade each service's database to its latest revision.")
+    migrate_parser.add_argument("--service", action="append", choices=SERVICES,
+                                help="only this service (repeat for several; default all)")
     token_parser = commands.add_parser(
         "token", help="print a development token",
         description="Print an HS256 token signed with WAYMARK_AUTH_SECRET, for development "
@@ -276,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "serve":
         return serve(args.service, args.host, args.port, args.workers)
     if args.command == "migrate":
-        migrate()
+        migrate(args.service or SERVICES)
         return 0
     if args.command == "simulate":
         return simulate(args)
