@@ -91,3 +91,26 @@ def test_two_workers_add_their_metrics_up(registry_env, tmp_path):
             for family in text_string_to_metric_families(text) for s in family.samples}
         assert samples[("waymark_http_requests_total", "/healthz", "200")] == hits
         assert samples[("waymark_http_request_duration_seconds_count", "/healthz", None)] == hits
+
+
+def test_the_dispatcher_serves_its_counters(empty_database, tmp_path):
+    url = empty_database("dispatch_notifications")
+    upgrade("notifications", url)
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "waymark.cli", "dispatch", "--metrics-port", str(port)],
+        env={**os.environ, "WAYMARK_NOTIFICATIONS_DATABASE_URL": url}, cwd=tmp_path,
+        stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert process.poll() is None, "the dispatcher exited"
+            try:
+                text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=1).text
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "no metrics"
+                time.sleep(0.2)
+    finally:
+        stop(process)
+    assert "# HELP waymark_reminders_total" in text
