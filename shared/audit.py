@@ -226,7 +226,8 @@ class AuditPage(BaseModel):
 
 def audit_router(tables: AuditTables) -> APIRouter:
     """``GET /v1/audit``: the service's trail for supervisors (anyone else 403), newest
-    first, keyset-paged by entry number, over at most a year."""
+    first, keyset-paged by entry number, over at most a year; by case, actor and role
+    (an unknown role is a 422 naming ``role``)."""
     router = APIRouter(tags=["audit"])
     entry = tables.entry
 
@@ -237,6 +238,7 @@ def audit_router(tables: AuditTables) -> APIRouter:
         _supervisor: Annotated[Any, require_roles(Role.supervisor)],
         case_id: uuid.UUID | None = None,
         actor: Annotated[str | None, Query(min_length=1, max_length=128)] = None,
+        role: Role | None = None,
         start: Annotated[UTCInstant | None, Query(alias="from", description=(
             "Earliest instant, with its offset; default: 30 days before `to`."))] = None,
         end: Annotated[UTCInstant | None, Query(alias="to", description=(
@@ -258,6 +260,8 @@ def audit_router(tables: AuditTables) -> APIRouter:
             query = query.where(entry.case_id == case_id)
         if actor is not None:
             query = query.where(entry.actor == actor)
+        if role is not None:
+            query = query.where(entry.role == role)
         if cursor is not None:
             if not (cursor.isascii() and cursor.isdigit()) or int(cursor) >= 2**63:
                 raise ValidationFailed.field("cursor", "not a cursor this route handed out")

@@ -29,7 +29,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import Field, SQLModel
 
 from shared.auth import Role, require_roles
-from shared.db import SessionDep, UTCDateTime, utcnow
+from shared.db import (
+    SessionDep,
+    UTCDateTime,
+    discard_after_commit,
+    run_after_commit,
+    utcnow,
+)
 from shared.errors import ValidationFailed, problem_responses
 from shared.metrics import FEED_BEHIND_EVENTS, FEED_BEHIND_SECONDS, FEED_STALLED
 
@@ -290,7 +296,19 @@ class FeedConsumer:
         FEED_STALLED.labels(self.feed).set(1 if self.stall is not None else 0)
 
     async def _apply_page(self, cursor: str, changes: list[Change], next_cursor: str) -> int:
-        async with self.sessionmaker() as session, session.begin():
+        async with self.sessionmaker() as session:
+            try:
+                applied = await self._apply_in(session, cursor, changes, next_cursor)
+            except BaseException:
+                discard_after_commit(session)
+                raise
+            # Work an ``apply`` asked for once its changes are committed (``reclaim``).
+            await run_after_commit(session)
+        return applied
+
+    async def _apply_in(self, session: AsyncSession, cursor: str, changes: list[Change],
+                        next_cursor: str) -> int:
+        async with session.begin():
             # FOR UPDATE: replicas of a consumer take turns; if another one moved the
             # cursor since we read it, its page won and ours is dropped.
             row = (await session.execute(

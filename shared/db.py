@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
 import sqlalchemy as sa
-from fastapi import Depends, Request
+from fastapi import BackgroundTasks, Depends, Request
 from sqlalchemy import event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import (
@@ -19,6 +20,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlmodel import AutoString
+
+log = logging.getLogger("waymark.db")
 
 # Deterministic constraint names, so Alembic can alter them on SQLite and PostgreSQL alike.
 NAMING_CONVENTION = {
@@ -88,6 +91,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=5000")
+    # Deleted and overwritten content is zeroed on its page, not left in free space:
+    # an erased name or number must not stay readable in the file (see ``reclaim``).
+    cursor.execute("PRAGMA secure_delete=ON")
     cursor.close()
 
 
@@ -120,20 +126,104 @@ def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
-async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """The only place that commits: one transaction per request, rolled back on error."""
+async def get_session(request: Request,
+                      background: BackgroundTasks) -> AsyncIterator[AsyncSession]:
+    """The only place that commits: one transaction per request, rolled back on error.
+    Work registered with ``after_commit`` runs after the response has been sent (a
+    ``VACUUM`` must not hold the client's answer back)."""
     async with request.app.state.sessionmaker() as session:
         try:
             yield session
             await session.commit()
         except BaseException:
+            discard_after_commit(session)
             await session.rollback()
             raise
+        if session.info.get("after_commit"):
+            background.add_task(run_after_commit, _Committed(session.info))
+
+
+class _Committed:
+    """What ``run_after_commit`` needs of a session that is closed by then: its info."""
+
+    def __init__(self, info: dict[str, Any]) -> None:
+        self.info = {"after_commit": info.pop("after_commit")}
 
 
 # scope="function": commit before the response leaves, so a client never sees 201 for a
 # write that then failed to commit.
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+
+
+def after_commit(session: AsyncSession, callback: Callable[[], Awaitable[None]], *,
+                 key: str | None = None) -> None:
+    """Run ``callback`` once the session's transaction has committed (``get_session`` and
+    ``shared.changefeed.FeedConsumer`` call ``run_after_commit``): for work that must
+    not run inside a transaction, such as ``reclaim``. Callbacks with the same ``key``
+    run once per transaction (the first one registered)."""
+    callbacks = session.info.setdefault("after_commit", {})
+    callbacks.setdefault(key if key is not None else object(), callback)
+
+
+async def run_after_commit(session: Any) -> None:
+    """The callbacks ``after_commit`` registered on ``session``, each once. The data is
+    already committed: a callback that fails is logged, never raised."""
+    callbacks = session.info.pop("after_commit", {})
+    for callback in callbacks.values():
+        try:
+            await callback()
+        except Exception as exc:
+            log.error("after-commit work failed: %s", type(exc).__name__)
+
+
+def discard_after_commit(session: AsyncSession) -> None:
+    """Forget the callbacks of a transaction that rolled back."""
+    session.info.pop("after_commit", None)
+
+
+async def reclaim(bind: Any, tables: Iterable[str]) -> None:
+    """Make erased data unreadable in the database's files, after the erasure committed
+    (never inside a transaction):
+
+    - SQLite (``secure_delete`` is on for every connection): a ``TRUNCATE`` checkpoint
+      copies the write-ahead log into the database file and empties the log, so the
+      erased values' old page images in the log are gone from the files;
+    - PostgreSQL: ``VACUUM`` of ``tables``, so the dead row versions that still held
+      the values are removed from the tables' pages (the WAL and backups are beyond
+      the application's reach: README, "Retention and erasure").
+
+    ``bind`` is what the sessionmaker is bound to: an engine in production; a test's
+    connection inside an outer transaction that is rolled back has nothing committed
+    to reclaim, and is left alone."""
+    if not isinstance(bind, AsyncEngine):
+        return
+    names = sorted(set(tables))
+    if bind.dialect.name == "postgresql":
+        if not names:
+            return
+        async with bind.connect() as conn:
+            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            # INDEX_CLEANUP ON: index entries (a phone hash's among them) go too, even
+            # when few rows are dead and VACUUM would otherwise skip the indexes.
+            await conn.exec_driver_sql("VACUUM (INDEX_CLEANUP ON) "
+                                       + ", ".join(f'"{name}"' for name in names))
+    elif bind.dialect.name == "sqlite":
+        async with bind.connect() as conn:
+            await conn.run_sync(_sqlite_checkpoint)
+
+
+def _sqlite_checkpoint(connection: sa.Connection) -> None:
+    # On the DB-API cursor: a checkpoint cannot run inside the transaction SQLAlchemy
+    # would begin (see _sqlite_begin).
+    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        busy, _, _ = cursor.fetchone()
+        if busy:
+            log.warning("WAL checkpoint could not complete (a reader was busy); "
+                        "the next one will")
+    finally:
+        cursor.close()
 
 
 async def database_ready(engine: AsyncEngine) -> bool:

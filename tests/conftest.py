@@ -111,7 +111,9 @@ def auth(*roles: str, sub: str = "alice") -> Bearer:
 def registry_settings(url: str):
     from registry.config import RegistrySettings
 
-    return RegistrySettings(WAYMARK_REGISTRY_DATABASE_URL=url, env="test")
+    # The retention job is driven by the tests that need it (app.state.run_retention).
+    return RegistrySettings(WAYMARK_REGISTRY_DATABASE_URL=url, env="test",
+                            WAYMARK_REGISTRY_JOBS_SECONDS=0)
 
 
 @asynccontextmanager

@@ -128,11 +128,13 @@ class UndeliverableReason(StrEnum):
 
 
 class RegistryEvent(StrEnum):
-    """The registry's events checkin applies (each carries the whole case)."""
+    """The registry's events checkin applies (each ``case.*`` but ``case.erased`` carries
+    the whole case; ``case.erased`` says the person's data must go)."""
 
     case_created = "case.created"
     case_updated = "case.updated"
     case_status_changed = "case.status_changed"
+    case_erased = "case.erased"
 
 
 class NotificationsEvent(StrEnum):

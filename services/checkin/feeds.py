@@ -15,6 +15,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from checkin import erasure
 from checkin.cases import get_case
 from checkin.enums import (
     REMINDER_RANK,
@@ -92,11 +93,22 @@ class CaseChange(_Versioned):
     reporting: ReportingCopy
 
 
-def parse_registry_change(change: Change) -> CaseChange:
+class CaseErased(_Versioned):
+    """``case.erased``: the person's data is erased in the registry, and the case is
+    closed for good at ``version``; checkin erases its own (``checkin.erasure``)."""
+
+    id: uuid.UUID
+    version: int
+    status: CaseStatus
+
+
+def parse_registry_change(change: Change) -> CaseChange | CaseErased:
     """The registry's event as checkin reads it; ``UnknownEvent`` for a type it does not
     know, a ``pydantic.ValidationError`` for a payload it cannot read."""
     if change.type not in _REGISTRY_EVENTS:
         raise UnknownEvent(change.type)
+    if change.type == RegistryEvent.case_erased:
+        return CaseErased.model_validate(change.data)
     return CaseChange.model_validate(change.data)
 
 
@@ -104,8 +116,13 @@ async def apply_registry_change(session: AsyncSession, change: Change, *,
                                 horizon_days: int = 56) -> None:
     """Keep the case copy current and re-plan its schedule. Events carry the whole case,
     so applying one is an upsert; one older than the copy (a replay, or out of order)
-    changes nothing."""
+    changes nothing. ``case.erased`` erases what checkin holds about the person, also
+    for a case it never saw, and again when replayed (``checkin.erasure``)."""
     case = parse_registry_change(change)
+    if isinstance(case, CaseErased):
+        await erasure.erase_case(session, case_id=case.id, version=case.version,
+                                 status=case.status)
+        return
     copy = await get_case(session, case_id=case.id, for_update=True, missing_ok=True)
     if copy is not None and copy.version >= case.version:
         return

@@ -35,7 +35,9 @@ class CaseCopy(CheckinModel, table=True):
     """The few attributes of a registry case this service needs, kept current from the
     registry's change feed. No names and no phone number: the caller is matched by the
     keyed hash of their number. The date of birth is kept only to place the person in
-    an age group for attendance summaries."""
+    an age group for attendance summaries. Once the registry erases the case
+    (``checkin.erasure``), number hash and date of birth are NULL and ``erased_at``
+    says when; each window keeps the age group it had (``ExpectedCheckin.age_group``)."""
 
     __tablename__ = "case_copies"
     __table_args__ = (one_of("status", CaseStatus),)
@@ -46,7 +48,7 @@ class CaseCopy(CheckinModel, table=True):
     reference: str = Field(max_length=8, unique=True)
     keypad_reference: str = Field(max_length=10, unique=True)
     status: CaseStatus = Field(sa_type=vocabulary(16), index=True)
-    phone_hash: str = Field(max_length=64, index=True)
+    phone_hash: str | None = Field(default=None, max_length=64, index=True, nullable=True)
     language: str = Field(max_length=8)
     caseworker: str = Field(max_length=128, index=True)
     # Delegations running when the registry wrote its event, as
@@ -56,7 +58,7 @@ class CaseCopy(CheckinModel, table=True):
     programme: str = Field(max_length=64)
     sex: str = Field(max_length=16)
     nationality: str = Field(max_length=2)
-    date_of_birth: date
+    date_of_birth: date | None = Field(default=None, nullable=True)
     vulnerabilities: list[str] = Field(default_factory=list, sa_type=sa.JSON)
     channels: list[str] = Field(default_factory=list, sa_type=sa.JSON)
     rrule: str = Field(max_length=500)
@@ -69,6 +71,7 @@ class CaseCopy(CheckinModel, table=True):
     planned_rule: str | None = Field(default=None, max_length=700)
     planned_until: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    erased_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class FeedCursor(FeedCursorBase, CheckinModel, table=True):
@@ -77,7 +80,10 @@ class FeedCursor(FeedCursorBase, CheckinModel, table=True):
 
 class ChangeEvent(ChangeEventBase, CheckinModel, table=True):
     __tablename__ = "change_events"
-    __table_args__ = (event_order_index(), one_of("type", EventType))
+    # Erasure deletes events (``checkin.erasure``): on SQLite, AUTOINCREMENT so a
+    # deleted id is never handed out again below a consumer's cursor.
+    __table_args__ = (event_order_index(), one_of("type", EventType),
+                      {"sqlite_autoincrement": True})
 
 
 class Pin(CheckinModel, table=True):
@@ -163,6 +169,9 @@ class ExpectedCheckin(CheckinModel, table=True):
     outage_id: uuid.UUID | None = Field(default=None)
     # The last reminder's delivery status, as the notifications service reports it.
     reminder_status: ReminderDelivery | None = Field(default=None, sa_type=vocabulary(16))
+    # The person's age group when the window opened (``checkin.summaries``), written when
+    # the case is erased and its date of birth goes; NULL before (computed then).
+    age_group: str | None = Field(default=None, max_length=8)
 
 
 class Checkin(CheckinModel, table=True):
@@ -200,6 +209,9 @@ class Reply(CheckinModel, table=True):
     # SHA-256 of the request an ``Idempotency-Key`` came with: the same key with another
     # request is refused rather than answered with the first one's answer.
     request_hash: str | None = Field(default=None, max_length=64)
+    # The cases the request read (space-separated ids), so the answer's body goes when
+    # one of them is erased (``checkin.erasure``). NULL for answers stored before che0008.
+    subjects: str | None = Field(default=None, sa_type=sa.Text, nullable=True)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
 
 

@@ -10,11 +10,33 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from checkin.models import Reply, VoiceCall
+from checkin.models import CaseCopy, Reply, VoiceCall
 from shared.db import dialect_insert, utcnow
 from shared.errors import Conflict, ValidationFailed
+
+_CASES_READ = "checkin.cases_read"
+
+
+@event.listens_for(CaseCopy, "load")
+@event.listens_for(VoiceCall, "load")
+def _note_case_read(target: CaseCopy | VoiceCall, context: Any) -> None:
+    # Every case a request's session loads (or the keypad call it continues) is noted,
+    # so the stored answer can name it: the identity map alone holds unchanged rows
+    # only weakly, and they are gone by the time the answer is stored.
+    if target.case_id is not None:
+        context.session.info.setdefault(_CASES_READ, set()).add(target.case_id)
+
+
+def _subjects(session: AsyncSession) -> str | None:
+    """The cases this request read (every case copy it loaded, and the keypad call's
+    case), as ``Reply.subjects``: the answer's body goes when one is erased."""
+    ids = set(session.info.get(_CASES_READ, ()))
+    ids |= {row.case_id for row in session.identity_map.values()
+            if isinstance(row, CaseCopy | VoiceCall) and row.case_id is not None}
+    return " ".join(sorted(str(case_id) for case_id in ids)) or None
 
 
 @functools.cache
@@ -35,7 +57,7 @@ async def store_reply(session: AsyncSession, *, key: str, body: str, status_code
     checked once, at the end: one statement on the common path."""
     inserted = await session.scalar(_store_reply_statement(dialect_insert(session)), {
         "key": key, "body": body, "status_code": status_code, "media_type": media_type,
-        "created_at": utcnow()})
+        "subjects": _subjects(session), "created_at": utcnow()})
     if inserted is not None:
         return None
     await session.rollback()
@@ -92,7 +114,7 @@ async def store_request(session: AsyncSession, *, key: str, request_hash: str, b
     inserted = await session.scalar(_store_reply_statement(dialect_insert(session)), {
         "key": key, "body": body, "status_code": status_code,
         "media_type": "application/json", "request_hash": request_hash,
-        "created_at": utcnow()})
+        "subjects": _subjects(session), "created_at": utcnow()})
     if inserted is None:
         await session.rollback()
         raise Conflict("A request with this Idempotency-Key is being processed; try again.")

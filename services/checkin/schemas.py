@@ -128,7 +128,7 @@ class DeskCase(BaseModel):
 
 
 class Excusal(BaseModel):
-    reason: str
+    reason: str | None  # null once the case is erased
     excused_by: str
     outage_id: uuid.UUID | None
 
@@ -151,7 +151,7 @@ class ExpectedCheckinRead(BaseModel):
     def of(cls, row: ExpectedCheckin, zone: ZoneInfo,
            checkin: Checkin | None) -> ExpectedCheckinRead:
         excusal = None
-        if row.excusal_reason is not None:
+        if row.excusal_reason is not None or row.excused_by is not None:
             excusal = Excusal(reason=row.excusal_reason, excused_by=row.excused_by or "",
                               outage_id=row.outage_id)
         return cls(

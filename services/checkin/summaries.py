@@ -12,7 +12,9 @@ day from ``since`` to ``until`` inclusive, by its outcome (``on_time``, ``late``
 - Programme, sex, nationality and vulnerabilities are the case's current values (the
   copy kept from the registry's feed), not their history. The age group is the
   person's age on the UTC date the window opens, so someone whose birthday falls in
-  the period can appear in two age groups.
+  the period can appear in two age groups. Once a case is erased its date of birth is
+  gone and each window answers with the age group written on it at erasure
+  (``checkin.erasure``): the same group, so a summary answers exactly as before.
 - ``vulnerability``: a case with several flags is counted in the row of each of its
   flags, so those rows add up to more than the total; a case with none is in the row
   ``none``.
@@ -58,6 +60,7 @@ RATES = ("attendance_rate", "on_time_rate")
 RATE_INPUTS = (Outcome.on_time, Outcome.late, Outcome.missed)
 NO_VULNERABILITY = "none"
 # (lowest age, label), oldest first: the first one reached is the person's group.
+UNKNOWN_AGE = "unknown"
 AGE_GROUPS = ((65, "65+"), (50, "50-64"), (35, "35-49"), (25, "25-34"), (18, "18-24"), (0, "0-17"))
 
 
@@ -68,7 +71,9 @@ def age_on(date_of_birth: date, day: date) -> int:
                                                                       date_of_birth.day))
 
 
-def age_group(date_of_birth: date, day: date) -> str:
+def age_group(date_of_birth: date | None, day: date) -> str:
+    if date_of_birth is None:  # erased before its windows' groups were kept: none known
+        return UNKNOWN_AGE
     age = age_on(date_of_birth, day)
     for lowest, label in AGE_GROUPS:
         if age >= lowest:
@@ -95,7 +100,8 @@ def _columns(group_by: Sequence[str]) -> list[sa.ColumnElement[Any]]:
     columns: list[Any] = [ExpectedCheckin.case_id, ExpectedCheckin.status]
     for dim in group_by:
         if dim == "age_group":
-            columns += [ExpectedCheckin.opens_at, CaseCopy.date_of_birth]
+            columns += [ExpectedCheckin.opens_at, ExpectedCheckin.age_group,
+                        CaseCopy.date_of_birth]
         elif dim == "vulnerability":
             columns.append(CaseCopy.vulnerabilities)
         else:
@@ -108,7 +114,8 @@ def _keys(row: Any, group_by: Sequence[str]) -> Iterable[tuple[str, ...]]:
     keys: list[tuple[str, ...]] = [()]
     for dim in group_by:
         if dim == "age_group":
-            values = [age_group(row.date_of_birth, row.opens_at.astimezone(UTC).date())]
+            values = [row.age_group or age_group(row.date_of_birth,
+                                                 row.opens_at.astimezone(UTC).date())]
         elif dim == "vulnerability":
             values = sorted(set(row.vulnerabilities or ())) or [NO_VULNERABILITY]
         else:

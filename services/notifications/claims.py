@@ -105,7 +105,7 @@ async def prepare(session: AsyncSession, rows: Sequence[Any], *, vault: PhoneVau
             if reason:
                 unwanted[row.id] = reason
                 continue
-        if contact is None:
+        if contact is None or contact.phone_encrypted is None:  # erased: nobody to reach
             continue
         texts = templates(row.language)
         claimed.append(Claimed(

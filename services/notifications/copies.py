@@ -7,8 +7,10 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from notifications import erasure
 from notifications.enums import CheckinOutcome
 from notifications.feeds import (
+    CaseErased,
     ExpectedCheckinChange,
     ExpectedCheckinWithdrawn,
     FollowUpChange,
@@ -25,8 +27,14 @@ from shared.db import dialect_insert, utcnow
 async def apply_registry_change(session: AsyncSession, change: Change, *,
                                 planner: Planner) -> None:
     """Keep the contact copy current and re-plan the case's reminders. Events carry the
-    whole case; one older than the copy (a replay, or out of order) changes nothing."""
+    whole case; one older than the copy (a replay, or out of order) changes nothing.
+    ``case.erased`` erases what notifications holds about the person, idempotently,
+    also for a case it never saw (``notifications.erasure``)."""
     case = parse_registry_change(change)
+    if isinstance(case, CaseErased):
+        await erasure.erase_case(session, case_id=case.id, version=case.version,
+                                 status=case.status)
+        return
     contact = await session.get(Contact, case.id, with_for_update=True)
     if contact is not None and contact.version >= case.version:
         return

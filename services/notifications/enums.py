@@ -158,6 +158,7 @@ class RegistryEventType(StrEnum):
     case_created = "case.created"
     case_updated = "case.updated"
     case_status_changed = "case.status_changed"
+    case_erased = "case.erased"
 
 
 class CheckinEventType(StrEnum):

@@ -77,11 +77,22 @@ class CaseChange(_Versioned):
     reporting: ReportingContact
 
 
-def parse_registry_change(change: Change) -> CaseChange:
+class CaseErased(_Versioned):
+    """``case.erased``: the person's data is erased in the registry and the case closed
+    for good at ``version``; notifications erases its own (``notifications.erasure``)."""
+
+    id: uuid.UUID
+    version: int
+    status: str = Field(max_length=16)
+
+
+def parse_registry_change(change: Change) -> CaseChange | CaseErased:
     """The registry's event as notifications reads it; ``UnknownEvent`` for a type it
     does not know, a ``pydantic.ValidationError`` for a payload it cannot read."""
     if change.type not in REGISTRY_EVENTS:
         raise UnknownEvent(change.type)
+    if change.type == RegistryEventType.case_erased:
+        return CaseErased.model_validate(change.data)
     return CaseChange.model_validate(change.data)
 
 

@@ -30,15 +30,17 @@ class NotificationsModel(SQLModel):
 class Contact(NotificationsModel, table=True):
     """How to reach the person of a case, copied from the registry's change feed: the
     number as the registry encrypted it (decrypted only to send), its lookup hash (to
-    honour STOP), language, channels, status, time zone and programme. No name."""
+    honour STOP), language, channels, status, time zone and programme. No name. Once
+    the registry erases the case (``notifications.erasure``) the number and its hash
+    are NULL and ``erased_at`` says when."""
 
     __tablename__ = "contacts"
 
     case_id: uuid.UUID = Field(primary_key=True)
     version: int
     status: str = Field(max_length=16)
-    phone_encrypted: str = Field(sa_type=sa.Text)
-    phone_hash: str = Field(max_length=64, index=True)
+    phone_encrypted: str | None = Field(default=None, sa_type=sa.Text, nullable=True)
+    phone_hash: str | None = Field(default=None, max_length=64, index=True, nullable=True)
     language: str = Field(max_length=8)
     channels: list[str] = Field(default_factory=list, sa_type=sa.JSON)
     timezone: str = Field(max_length=64)
@@ -49,6 +51,7 @@ class Contact(NotificationsModel, table=True):
     caseworker: str | None = Field(default=None, max_length=128)
     delegations: list[dict[str, str]] = Field(default_factory=list, sa_type=sa.JSON)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    erased_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class OptOut(NotificationsModel, table=True):
@@ -117,8 +120,9 @@ class Reminder(NotificationsModel, table=True):
     next_attempt_at: datetime = Field(sa_type=UTCDateTime)
     deadline: datetime = Field(sa_type=UTCDateTime)
     attempts: int = 0
-    # The text as rendered (and sent), and what it costs as SMS.
-    body: str = Field(sa_type=sa.Text)
+    # The text as rendered (and sent), and what it costs as SMS; NULL once the case is
+    # erased (the row stays: when, how and whether a reminder went).
+    body: str | None = Field(default=None, sa_type=sa.Text, nullable=True)
     encoding: str | None = Field(default=None, max_length=8)
     segments: int | None = None
     claimed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
@@ -151,7 +155,7 @@ class LoggedMessage(NotificationsModel, table=True):
     sid: str = Field(primary_key=True, max_length=64)
     reminder_id: uuid.UUID = Field(index=True)
     channel: Channel = Field(sa_type=vocabulary(8))
-    body: str = Field(sa_type=sa.Text)
+    body: str | None = Field(default=None, sa_type=sa.Text, nullable=True)  # NULL once erased
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 

@@ -28,7 +28,7 @@ class NotificationRead(BaseModel):
     sent_at: datetime | None
     attempts: int
     delivery_status: DeliveryStatus | None
-    body: str
+    body: str | None  # null once the case is erased
     encoding: str | None
     segments: int | None
     error: str | None

@@ -14,3 +14,8 @@ class RegistrySettings(ServiceSettings):
     public_url: str | None = Field(
         None, validation_alias=AliasChoices("WAYMARK_REGISTRY_PUBLIC_URL", "WAYMARK_PUBLIC_URL")
     )
+    # Retention: how long after a case ends (closed, or resolved) the person's data is
+    # kept before the retention job erases it (``registry.erasure``).
+    retention_days: int = Field(365, ge=1, le=36500, validation_alias="WAYMARK_RETENTION_DAYS")
+    # How often the retention job runs; 0 turns it off (tests drive it themselves).
+    jobs_seconds: float = Field(3600.0, ge=0, validation_alias="WAYMARK_REGISTRY_JOBS_SECONDS")

@@ -68,6 +68,7 @@ class EventType(StrEnum):
     case_created = "case.created"
     case_updated = "case.updated"
     case_status_changed = "case.status_changed"
+    case_erased = "case.erased"
 
 
 class HistoryKind(StrEnum):
@@ -76,6 +77,7 @@ class HistoryKind(StrEnum):
     transition = "transition"  # the status moved (or the case was opened)
     update = "update"  # a PATCH changed fields
     delegation = "delegation"  # a supervisor delegated the case or revoked a delegation
+    erasure = "erasure"  # the person's data was erased (on request, or at the end of retention)
 
 
 class AuditAction(StrEnum):

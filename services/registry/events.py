@@ -15,7 +15,7 @@ meaning; consumers refuse a version they do not know. Adding a key keeps version
 from __future__ import annotations
 
 import uuid
-from datetime import date
+from datetime import date, datetime
 from typing import ClassVar, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
@@ -96,6 +96,24 @@ class CaseStatusChanged(CaseEvent):
     type = EventType.case_status_changed
 
 
-EVENTS: dict[EventType, type[CaseEvent]] = {
-    model.type: model for model in (CaseCreated, CaseUpdated, CaseStatusChanged)}
+class CaseErased(_Snapshot):
+    """The person's data was erased (``registry.erasure``): each consumer erases its own
+    copy when it reads this, idempotently. The case is ``closed`` for good at
+    ``version``. Nothing personal is carried, and the registry's earlier events about
+    the case, whose snapshots held the date of birth and the number, are deleted from
+    its feed in the same transaction: a consumer that had not read them yet reads this
+    one only, for a case it may never have seen (and must not break on that)."""
+
+    type: ClassVar[EventType] = EventType.case_erased
+
+    schema_version: Literal[1] = 1
+    id: uuid.UUID
+    version: int
+    status: CaseStatus
+    outcome: Outcome | None
+    erased_at: datetime
+
+
+EVENTS: dict[EventType, type[CaseEvent] | type[CaseErased]] = {
+    model.type: model for model in (CaseCreated, CaseUpdated, CaseStatusChanged, CaseErased)}
 """Each event type's model: every member of ``EventType`` has one."""

@@ -25,21 +25,25 @@ class Person(RegistryModel, table=True):
     """The person a case concerns. Names and date of birth are personal data: never
     logged, never shown to the ``authority`` role; names never leave the registry (the
     date of birth goes to services on the change feed, for age-group summaries). No
-    biometrics, no location: there is no column for them and there never will be."""
+    biometrics, no location: there is no column for them and there never will be.
+
+    Names, date of birth and phone are NULL once the case is erased
+    (``registry.erasure``, ``Case.erased_at``); what remains says nothing that
+    identifies the person (sex, nationality, language)."""
 
     __tablename__ = "people"
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
-    given_name: str = Field(max_length=100)
-    family_name: str = Field(max_length=100)
-    date_of_birth: date
+    given_name: str | None = Field(default=None, max_length=100, nullable=True)
+    family_name: str | None = Field(default=None, max_length=100, nullable=True)
+    date_of_birth: date | None = Field(default=None, nullable=True)
     sex: Sex = Field(sa_type=vocabulary(16))
     nationality: str = Field(max_length=2)
     preferred_language: str = Field(max_length=8)
     # Fernet ciphertext; the plaintext number is never stored.
-    phone_encrypted: str = Field(sa_type=sa.Text)
+    phone_encrypted: str | None = Field(default=None, sa_type=sa.Text, nullable=True)
     # HMAC-SHA256 of the E.164 number, for lookup by number.
-    phone_hash: str = Field(max_length=64, index=True)
+    phone_hash: str | None = Field(default=None, max_length=64, index=True, nullable=True)
 
     __table_args__ = (one_of("sex", Sex),)
 
@@ -55,7 +59,8 @@ class Delegation(RegistryModel, table=True):
     case_id: uuid.UUID = Field(foreign_key="cases.id", index=True)
     delegate: str = Field(max_length=128, index=True)
     until: date
-    reason: str = Field(max_length=500)
+    # NULL once the case is erased (free text can say anything about the person).
+    reason: str | None = Field(default=None, max_length=500, nullable=True)
     created_by: str = Field(max_length=128)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
@@ -79,6 +84,9 @@ class Case(RegistryModel, table=True):
     version: int = Field(default=1)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    # When the person's data was erased (``registry.erasure``); the case is then closed
+    # for good and only its anonymous record remains.
+    erased_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
 
     person: Person = Relationship(sa_relationship_kwargs={"lazy": "joined", "innerjoin": True})
     reporting: ReportingRequirement = Relationship(
@@ -129,7 +137,8 @@ class CaseStatusChange(RegistryModel, table=True):
     from_status: CaseStatus | None = Field(default=None, sa_type=vocabulary(16))
     to_status: CaseStatus = Field(sa_type=vocabulary(16))
     outcome: Outcome | None = Field(default=None, sa_type=vocabulary(32))
-    reason: str = Field(max_length=500)
+    # NULL once the case is erased.
+    reason: str | None = Field(default=None, max_length=500, nullable=True)
     actor: str = Field(max_length=128)
     # The role the actor wrote as; NULL only for rows written before reg0003.
     actor_role: Role | None = Field(default=None, sa_type=vocabulary(16))
@@ -168,8 +177,10 @@ class CaseFieldChange(RegistryModel, table=True):
 class ChangeEvent(ChangeEventBase, RegistryModel, table=True):
     __tablename__ = "change_events"
     # No CHECK on ``type``: the table is the shared feed's, which its own tests write
-    # to; what the registry publishes is closed by ``registry.events``.
-    __table_args__ = (event_order_index(),)
+    # to; what the registry publishes is closed by ``registry.events``. Erasure deletes
+    # events (``registry.erasure``): on SQLite, AUTOINCREMENT so a deleted id is never
+    # handed out again below a consumer's cursor (PostgreSQL never reuses one).
+    __table_args__ = (event_order_index(), {"sqlite_autoincrement": True})
 
 
 class AuditEntry(AuditEntryBase, RegistryModel, table=True):

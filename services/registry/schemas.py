@@ -271,13 +271,16 @@ class TransitionIn(Strict):
 
 
 class PersonRead(BaseModel):
-    given_name: str
-    family_name: str
-    date_of_birth: date
+    """The person. Once the case is erased (``CaseRead.erased_at``), names, date of
+    birth and phone are ``null``: what remains identifies nobody."""
+
+    given_name: str | None
+    family_name: str | None
+    date_of_birth: date | None
     sex: Sex
     nationality: str
     preferred_language: str
-    phone: str
+    phone: str | None
 
 
 class ReportingRead(BaseModel):
@@ -312,7 +315,7 @@ class DelegationRead(BaseModel):
     id: uuid.UUID
     to: str = Field(validation_alias="delegate")
     until: date
-    reason: str
+    reason: str | None  # null once the case is erased
     created_by: str
     created_at: datetime
 
@@ -334,6 +337,16 @@ class CaseRead(BaseModel):
     version: int
     created_at: datetime
     updated_at: datetime
+    # When the person's data was erased; null for a case not erased.
+    erased_at: datetime | None = None
+
+
+class ErasureIn(Strict):
+    """Why the person's data is erased (the request, its date, who asked): kept in the
+    case's history as the erasure's reason. Say why, never who the person is: the
+    reason outlives everything else about them."""
+
+    reason: Reason
 
 
 class CaseList(BaseModel):
@@ -348,8 +361,9 @@ class DeskCase(BaseModel):
 
     id: uuid.UUID
     reference: str
-    given_name: str
-    family_initial: str
+    # null once the case is erased
+    given_name: str | None
+    family_initial: str | None
     status: CaseStatus
 
 

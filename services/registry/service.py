@@ -289,12 +289,13 @@ def case_read(case: Case, vault: PhoneVault) -> CaseRead:
         vulnerabilities=case.vulnerabilities, caseworker=case.caseworker,
         delegations=[DelegationRead.model_validate(d) for d in case.current_delegations],
         review_due=case.review_due, version=case.version, created_at=case.created_at,
-        updated_at=case.updated_at,
+        updated_at=case.updated_at, erased_at=case.erased_at,
         person=PersonRead(
             given_name=person.given_name, family_name=person.family_name,
             date_of_birth=person.date_of_birth, sex=person.sex, nationality=person.nationality,
             preferred_language=person.preferred_language,
-            phone=vault.decrypt(person.phone_encrypted),
+            phone=(None if person.phone_encrypted is None
+                   else vault.decrypt(person.phone_encrypted)),
         ),
         reporting=ReportingRead.model_validate(case.reporting),
     )

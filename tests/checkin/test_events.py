@@ -74,7 +74,7 @@ async def test_instants_keep_their_offset_form(checkin_app, case):
 @pytest.mark.parametrize("parse", [feeds.parse_registry_change, feeds.parse_notifications_change])
 def test_an_event_type_checkin_does_not_know_is_unknown(parse):
     with pytest.raises(UnknownEvent):
-        parse(change("case.erased", {"id": str(uuid.uuid4())}))
+        parse(change("case.merged", {"id": str(uuid.uuid4())}))
 
 
 async def test_applying_an_unknown_event_changes_nothing_and_says_so(checkin_app):

@@ -312,3 +312,25 @@ async def test_the_authority_sees_no_ids_references_or_dates_of_birth(db, client
     assert keys == {"programme", "sex", "age_group", "nationality", "vulnerability", "people",
                     "expected", "on_time", "late", "missed", "excused", "pending",
                     "attendance_rate", "on_time_rate", "suppressed"}
+
+
+async def test_summaries_answer_exactly_as_before_the_cases_are_erased(db):
+    """Erasure drops the date of birth; each window keeps the age group it counted in,
+    so every grouping answers as before, birthdays inside the period included."""
+    from checkin.erasure import erase_case
+
+    cases = await standard_data(db)
+    # Turns 35 between the two Mondays: one window in 25-34, the other in 35-49.
+    cases.append(await add_case(db, born=date(1992, 1, 6), windows=weekly("on_time", "late")))
+    groupings = [[], *[[dim] for dim in summaries.DIMENSIONS],
+                 ["programme", "sex", "age_group"], ["age_group", "vulnerability"]]
+    before = [await attendance(db, group_by=g, threshold=1) for g in groupings]
+    assert {"25-34", "35-49"} <= {r["age_group"] for r in before[3]}
+    async with db() as session, session.begin():
+        for case in cases:
+            await erase_case(session, case_id=case.case_id, version=2, status="closed")
+    async with db() as session:
+        assert await session.scalar(sa.select(sa.func.count()).select_from(CaseCopy).where(
+            CaseCopy.date_of_birth.is_not(None))) == 0
+    after = [await attendance(db, group_by=g, threshold=1) for g in groupings]
+    assert after == before

@@ -78,6 +78,8 @@ ROWS: dict[str, dict[tuple[str, str], dict[Role, Any]]] = {
         ("POST", "/v1/cases/{case_id}/delegations"): ok(Role.supervisor, status=201),
         ("DELETE", "/v1/cases/{case_id}/delegations/{delegation_id}"):
             ok(Role.supervisor, status=204),
+        # The right to erasure: supervisors only, on any case (idempotent: 200 again).
+        ("POST", "/v1/cases/{case_id}/erasure"): ok(Role.supervisor),
         ("GET", "/v1/desk/cases"): ok(Role.officer, Role.supervisor),
         ("GET", "/v1/changes"): ok(Role.service),
         ("GET", "/v1/audit"): ok(Role.supervisor),
@@ -237,6 +239,8 @@ def build(method: str, path: str, case: dict[str, Any]) -> dict[str, Any]:
             lambda: {"json": {"to": "suspended", "reason": "in hospital"}},
         ("POST", "/v1/cases/{case_id}/delegations"):
             lambda: {"json": {"to": "relief", "until": until(), "reason": "leave"}},
+        ("POST", "/v1/cases/{case_id}/erasure"):
+            lambda: {"json": {"reason": "the person asked for erasure"}},
         ("GET", "/v1/desk/cases"): lambda: {"params": {"reference": case.get("reference")}},
         ("POST", "/v1/checkins"): lambda: {"json": {
             "case_id": case["id"], "reporting_centre": "Croydon",

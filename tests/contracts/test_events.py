@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
+import sqlalchemy as sa
 import time_machine
 from asgi_lifespan import LifespanManager
 from checkin import feeds as checkin_feeds
@@ -118,6 +119,23 @@ async def feed(client: httpx.AsyncClient, *, after: str | None = None,
     raise AssertionError(f"the feed showed {len(changes)} changes, wanted {wanting}")
 
 
+async def settled(app) -> None:
+    """Wait until every event ``app`` has published is below PostgreSQL's feed horizon
+    (no transaction older than it still runs, on a server other test sessions share),
+    so one read of the feed shows them all. SQLite shows a commit at once."""
+    if app.state.engine.dialect.name != "postgresql":
+        return
+    query = sa.text("SELECT coalesce(max(txid), 0), "
+                    "pg_snapshot_xmin(pg_current_snapshot())::text::bigint FROM change_events")
+    for _ in range(600):
+        async with app.state.engine.connect() as conn:
+            newest, horizon = (await conn.execute(query)).one()
+        if horizon > newest:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError("the feed's horizon did not pass its newest event in 60 s")
+
+
 def parse_all(publisher: str, changes: list[Change]) -> None:
     for change in changes:
         for parse in PARSERS[publisher]:
@@ -182,14 +200,21 @@ async def drive_checkin(app, checkin: httpx.AsyncClient, case_id: str, clock) ->
 
 async def test_every_event_published_is_read_by_every_consumer(started, twilio, clock):
     async with started("registry") as (_, registry):
-        case_id, _ = await drive_registry(registry)
+        case_id, moved_id = await drive_registry(registry)
         from_registry = await feed(registry, wanting=7)  # 2 created, 1 updated, 4 moves
+        # The closed case is erased: its earlier events leave the feed, so a consumer
+        # that read them applies case.erased after them (as one would, polling).
+        response = await registry.post(f"/v1/cases/{moved_id}/erasure",
+                                       json={"reason": "contract test"}, headers=SUPERVISOR)
+        assert response.status_code == 200, response.text
+        from_registry += await feed(registry, after=from_registry[-1].cursor, wanting=1)
     assert {c.type for c in from_registry} == set(RegistryEvent)
     parse_all("registry", from_registry)
 
     async with started("checkin") as (checkin_app, checkin):
         await apply(checkin_app, checkin_feeds.apply_registry_change, from_registry)
         await drive_checkin(checkin_app, checkin, case_id, clock)
+        await settled(checkin_app)
         from_checkin = await feed(checkin, wanting=len(CheckinEvent))
         assert {c.type for c in from_checkin} == set(CheckinEvent)
         parse_all("checkin", from_checkin)
@@ -206,6 +231,7 @@ async def test_every_event_published_is_read_by_every_consumer(started, twilio, 
             await dispatcher(app).run_once()
             clock.move_to(THIRD_WINDOW_OPENS)
             assert (await dispatcher(app).run_once()).sent >= 1
+            await settled(app)
             from_notifications = await feed(notify, wanting=2)
         assert {c.type for c in from_notifications} == set(NotificationsEvent)
         parse_all("notifications", from_notifications)

@@ -110,6 +110,9 @@ async def test_filters_by_actor_and_time_and_pages_by_keyset(registry, fixed_clo
     assert pages == [["case.read", "case.read"], ["case.read", "case.read"],
                      ["case.created"]]
 
+    by_role = await trail(registry, case_id=case["id"], role="supervisor")
+    assert [(e["action"], e["actor"]) for e in by_role] == [("case.read", "sam")]
+
     later = (NOW + timedelta(hours=1)).isoformat()
     recent = await trail(registry, case_id=case["id"], **{"from": later})
     assert [(e["action"], e["actor"]) for e in recent] == [("case.read", "sam")]
@@ -124,6 +127,7 @@ async def test_filters_by_actor_and_time_and_pages_by_keyset(registry, fixed_clo
     ({"cursor": "abc"}, "cursor"),
     ({"cursor": "99999999999999999999"}, "cursor"),
     ({"case_id": "not-a-uuid"}, "case_id"),
+    ({"role": "admin"}, "role"),
 ])
 async def test_a_bad_query_is_a_422_naming_the_parameter(registry, params, field):
     response = await registry.get("/v1/audit", headers=SUPERVISOR, params=params)

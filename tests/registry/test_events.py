@@ -24,6 +24,9 @@ PERSON_KEYS = {"date_of_birth", "sex", "nationality", "preferred_language",
                "phone_encrypted", "phone_hash"}
 REPORTING_KEYS = {"channels", "rrule", "window_opens", "window_hours", "grace_hours",
                   "timezone", "starts_on"}
+# case.erased carries no snapshot: nothing personal, only where the case ended.
+ERASED_KEYS = {"schema_version", "id", "version", "status", "outcome", "erased_at"}
+SNAPSHOTS = [t for t in EventType if t != EventType.case_erased]
 
 
 async def published(registry) -> dict[str, dict]:
@@ -39,13 +42,19 @@ async def published(registry) -> dict[str, dict]:
                                 json={"to": "resolved", "reason": "granted status",
                                       "outcome": "regularised"}, headers=CASEWORKER)
     assert moved.status_code == 200, moved.text
+    # Erasure deletes a case's earlier events from the feed: another case is erased.
+    erased = await case_in(registry, CaseStatus.active)
+    response = await registry.post(f"/v1/cases/{erased['id']}/erasure",
+                                   json={"reason": "asked for it"},
+                                   headers=auth("supervisor", sub="sam"))
+    assert response.status_code == 200, response.text
     # On PostgreSQL the feed holds back events until every older transaction in the
     # cluster ends (shared/changefeed.py), so a busy server shows them a moment later.
     for _ in range(300):
         page = await registry.get("/v1/changes", params={"limit": 500}, headers=auth("service"))
         assert page.status_code == 200, page.text
         events = {c["type"]: c["data"] for c in page.json()["changes"]
-                  if c["subject_id"] == case["id"]}
+                  if c["subject_id"] in (case["id"], erased["id"])}
         if len(events) == len(EventType):
             return events
         await asyncio.sleep(0.05)
@@ -59,7 +68,7 @@ def test_every_event_type_has_a_model_with_schema_version_1():
         assert model.model_fields["schema_version"].default == 1
 
 
-@pytest.mark.parametrize("event_type", EventType)
+@pytest.mark.parametrize("event_type", SNAPSHOTS)
 async def test_each_payload_is_its_model_and_keeps_every_key_consumers_read(
     fresh_registry, event_type
 ):
@@ -81,8 +90,17 @@ async def test_each_payload_is_its_model_and_keeps_every_key_consumers_read(
 
 async def test_payloads_follow_the_case(fresh_registry):
     events = await published(fresh_registry)
-    created, updated, changed = (events[t] for t in EventType)
+    created, updated, changed = (events[t] for t in SNAPSHOTS)
     assert (created["version"], created["status"], created["outcome"]) == (1, "active", None)
     assert (updated["version"], updated["reporting"]["grace_hours"]) == (2, 48)
     assert (changed["version"], changed["status"], changed["outcome"]) == (
         3, "resolved", "regularised")
+
+
+async def test_case_erased_carries_nothing_personal(fresh_registry):
+    payload = (await published(fresh_registry))[EventType.case_erased]
+    event = EVENTS[EventType.case_erased].model_validate(payload)
+    assert event.model_dump(mode="json") == payload
+    assert set(payload) == ERASED_KEYS
+    assert (payload["schema_version"], payload["status"], payload["outcome"]) == (
+        1, "closed", None)

@@ -96,3 +96,12 @@ def test_token_lifetimes_are_hours_and_must_be_positive(monkeypatch):
     monkeypatch.setenv("WAYMARK_AUTH_MAX_SERVICE_TOKEN_HOURS", "0")
     with pytest.raises(ValidationError, match="auth_max_service_token_hours"):
         RegistrySettings()
+
+
+def test_the_retention_period_is_read_from_its_variable_and_must_be_positive(monkeypatch):
+    assert RegistrySettings().retention_days == 365
+    monkeypatch.setenv("WAYMARK_RETENTION_DAYS", "30")
+    assert RegistrySettings().retention_days == 30
+    monkeypatch.setenv("WAYMARK_RETENTION_DAYS", "0")
+    with pytest.raises(ValidationError, match="WAYMARK_RETENTION_DAYS"):
+        RegistrySettings()

@@ -9,7 +9,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
-from registry import delegations, history, service
+from registry import delegations, erasure, history, service
 from registry.api.deps import CaseWorker, IfMatch, LanguagesDep, Supervisor, VaultDep, etag
 from registry.enums import AuditAction, CaseStatus
 from registry.schemas import (
@@ -20,6 +20,7 @@ from registry.schemas import (
     Caseworker,
     DelegationIn,
     DelegationRead,
+    ErasureIn,
     HistoryEntry,
     Text,
     TransitionIn,
@@ -140,3 +141,22 @@ async def revoke_delegation(case_id: uuid.UUID, delegation_id: uuid.UUID,
                              actor=actor)
     await audit.record(AuditAction.delegation_revoked, case_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post("/{case_id}/erasure", response_model=CaseRead,
+             responses=problem_responses(401, 403, 404, 413, 422))
+async def erase_case(case_id: uuid.UUID, body: ErasureIn, session: SessionDep,
+                     actor: Supervisor, vault: VaultDep, response: Response,
+                     audit: AuditDep) -> CaseRead:
+    """The right to erasure (supervisors): the person's names, date of birth, number and
+    the free text about them go, in every service (``case.erased`` on the feed); the
+    anonymous record stays. An active, suspended or resolved case is closed first, in
+    the same request. Answers the case as it now is (personal fields null,
+    ``erased_at`` set). Idempotent: erasing an erased case again answers the same
+    200 and changes nothing (the first reason stands)."""
+    case, erased = await erasure.erase_case(session, case_id=case_id, reason=body.reason,
+                                            actor=actor)
+    if erased:
+        await audit.record(AuditAction.case_erased, case.id)
+    response.headers["ETag"] = etag(case.version)
+    return service.case_read(case, vault)

@@ -33,5 +33,6 @@ async def find_case(
     with this reference (officers, supervisors); 404 if none has it."""
     case = await service.find_by_reference(session, reference=reference)
     await audit.record(AuditAction.desk_looked_up, case.id)
+    family = case.person.family_name  # None once the case is erased
     return DeskCase(id=case.id, reference=case.reference, given_name=case.person.given_name,
-                    family_initial=case.person.family_name[:1].upper(), status=case.status)
+                    family_initial=family[:1].upper() if family else None, status=case.status)
