@@ -42,6 +42,8 @@ async def stop_scheduler(scheduler: AsyncIOScheduler, *, within: float = JOBS_SE
     most ``within`` seconds (APScheduler's own shutdown cancels them but cannot wait)."""
     if not scheduler.running:
         return
+    # APScheduler 3 (pinned below 4) keeps an executor's running jobs in
+    # ``_pending_futures``; it has no public way to wait for them.
     running = [future for executor in scheduler._executors.values()
                for future in getattr(executor, "_pending_futures", ())]
     scheduler.shutdown(wait=False)
