@@ -48,14 +48,18 @@ def test_the_formatter_redacts_messages_and_exceptions():
     assert json.loads(line)["level"] == "error"
 
 
-async def test_a_case_lifecycle_logs_no_personal_data(database_urls, capsys):
-    """The app at DEBUG, through its own JSON handler: what an operator would see."""
+async def test_a_case_lifecycle_logs_no_personal_data(empty_database, capsys):
+    """The app at DEBUG, through its own JSON handler: what an operator would see. On a
+    database of its own: the app commits, and other tests list the shared one."""
     from asgi_lifespan import LifespanManager
     from registry.app import create_app
 
+    from shared.migrations import upgrade
     from tests.conftest import registry_settings
 
-    settings = registry_settings(database_urls["registry"])
+    url = empty_database("registry_logging")
+    upgrade("registry", url)
+    settings = registry_settings(url)
     settings.log_level = "DEBUG"
     app = create_app(settings)
     async with LifespanManager(app), httpx.AsyncClient(
