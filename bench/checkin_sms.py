@@ -39,6 +39,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "services")]
 
 from checkin.pins import hash_pin, new_pin  # noqa: E402
+from report import Figure, emit  # noqa: E402  (bench/, the script's own folder)
 
 from shared.config import DEV_PHONE_HASH_KEY, DEV_PHONE_KEY, DEV_TWILIO_TOKEN  # noqa: E402
 from shared.crypto import PhoneVault  # noqa: E402
@@ -273,6 +274,16 @@ def main() -> None:
     print(f"check-ins recorded: {recorded} (sent {len(sms_all)}); windows on time: {on_time}")
     errors = sum(n for part in (full_status, paced_status) for s, n in part.items() if s >= 500)
     print(f"5xx answers: {errors}")
+    p99 = percentile(ms, 99)
+    emit("checkin_sms", [
+        Figure("signed SMS check-ins per second", ">= 0.5x bare, >= 1,000/s",
+               f"{full_rate:,.0f}/s", full_rate >= 1000 and full_rate >= 0.5 * bare_rate,
+               baseline=f"{bare_rate:,.0f}/s (bare INSERT)",
+               ratio=f"{full_rate / bare_rate:.2f}x"),
+        Figure(f"p99 latency at {args.rate:.0f}/s", "< 50 ms", f"{p99:.1f} ms", p99 < 50),
+        Figure("PIN verification", "< 1 ms", f"{verify * 1e6:.1f} us", verify < 1e-3),
+        Figure("5xx answers", "0", str(errors), errors == 0),
+    ])
 
 
 if __name__ == "__main__":

@@ -33,7 +33,6 @@ import resource
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import dataclass, field
 from datetime import time as dtime
@@ -46,9 +45,13 @@ import sqlalchemy as sa
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "services")]
 
-from notifications.config import ReminderPolicy  # noqa: E402
+from cpu import CpuSampler, machine_busy_over  # noqa: E402  (bench/, this folder)
+from notifications.config import NotificationsSettings, ReminderPolicy  # noqa: E402
+from notifications.enums import Channel  # noqa: E402
 from notifications.models import Contact  # noqa: E402
 from notifications.planner import plan_reminders  # noqa: E402
+from notifications.providers import Outgoing, TwilioProvider  # noqa: E402
+from report import Figure, emit  # noqa: E402
 
 from shared.config import DEV_PHONE_HASH_KEY, DEV_PHONE_KEY  # noqa: E402
 from shared.crypto import PhoneVault  # noqa: E402
@@ -68,7 +71,6 @@ POLICY = ReminderPolicy(evening_before=None, window_opens=True,
                         nudge_hours_before_grace_end=None,
                         quiet_start=dtime(0), quiet_end=dtime(0))
 MIB = 1024 * 1024
-TICK = os.sysconf("SC_CLK_TCK")
 
 
 # --- the database --------------------------------------------------------------------
@@ -117,88 +119,6 @@ async def plan_cohort(url: str, *, chunk: int, now) -> int:
                                               checkin_number=CHECKIN_NUMBER, now=now)
     finally:
         await engine.dispose()
-
-
-# --- CPU accounting ------------------------------------------------------------------
-
-
-def _ticks(pid: int) -> tuple[str, int] | None:
-    """(command name, user + system clock ticks) of a process, from /proc."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            data = f.read()
-    except OSError:
-        return None
-    name = data[data.index("(") + 1:data.rindex(")")]
-    fields = data[data.rindex(")") + 2:].split()
-    return name, int(fields[11]) + int(fields[12])
-
-
-def _machine_ticks() -> tuple[int, int]:
-    """(busy, total) clock ticks of the whole machine since boot."""
-    with open("/proc/stat") as f:
-        values = [int(v) for v in f.readline().split()[1:]]
-    idle = values[3] + values[4]  # idle + iowait
-    total = sum(values[:8])  # without guest time, already counted in user
-    return total - idle, total
-
-
-def machine_busy_over(seconds: float) -> float:
-    """The machine's busy fraction over the next ``seconds``, with this script idle."""
-    busy0, total0 = _machine_ticks()
-    time.sleep(seconds)
-    busy1, total1 = _machine_ticks()
-    return (busy1 - busy0) / (total1 - total0) if total1 > total0 else 0.0
-
-
-class CpuSampler:
-    """Polls the CPU time of PostgreSQL's processes and of the Twilio-compatible server
-    while the send runs; a process's last sample stands for its total (a backend that
-    exits between samples loses at most one interval)."""
-
-    def __init__(self, server_pid: int, interval: float = 0.25) -> None:
-        self.server_pid, self.interval = server_pid, interval
-        self.start: dict[int, int] = {}
-        self.last: dict[int, int] = {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _scan(self) -> dict[int, int]:
-        seen = {}
-        for entry in os.listdir("/proc"):
-            if entry.isdigit():
-                found = _ticks(int(entry))
-                if found and (found[0] == "postgres" or int(entry) == self.server_pid):
-                    seen[int(entry)] = found[1]
-        return seen
-
-    def __enter__(self) -> CpuSampler:
-        self.start = self._scan()
-        self.machine_start = _machine_ticks()
-        self._thread.start()
-        return self
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            self.last.update(self._scan())
-
-    def __exit__(self, *_exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.last.update(self._scan())
-        self.machine_end = _machine_ticks()
-
-    def seconds(self) -> tuple[float, float]:
-        """CPU seconds used by (PostgreSQL, the server) during the run."""
-        used = {pid: ticks - self.start.get(pid, 0) for pid, ticks in self.last.items()}
-        server = used.pop(self.server_pid, 0)
-        return sum(used.values()) / TICK, server / TICK
-
-    def machine_busy(self) -> float:
-        """The machine's busy fraction over the run (1.0: every core busy)."""
-        busy = self.machine_end[0] - self.machine_start[0]
-        total = self.machine_end[1] - self.machine_start[1]
-        return busy / total if total else 0.0
 
 
 # --- the dispatchers -----------------------------------------------------------------
@@ -283,20 +203,45 @@ def statuses(url: str) -> tuple[dict[str, int], int]:
     return by_status, distinct
 
 
-# --- the report ----------------------------------------------------------------------
+# --- the baseline --------------------------------------------------------------------
 
 
-def table(rows: list[tuple[str, str, str, str]]) -> str:
-    header = ("measure", "goal", "result", "met")
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(4)]
-    line = "  ".join("-" * w for w in widths)
-    out = ["  ".join(cell.ljust(w) for cell, w in zip(header, widths, strict=True)), line]
-    out += ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in rows]
-    return "\n".join(out)
+def sent_messages(url: str, limit: int) -> list[Outgoing]:
+    """The messages the dispatchers sent, as they sent them, read into memory."""
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "SELECT r.id, c.phone_encrypted, r.body FROM reminders r "
+            "JOIN contacts c ON c.case_id = r.case_id WHERE r.status = 'sent' "
+            "ORDER BY r.id LIMIT %s", (limit,)).fetchall()
+    return [Outgoing(reminder_id=reminder_id, channel=Channel.sms, to=VAULT.decrypt(number),
+                     body=body) for reminder_id, number, body in rows]
 
 
-def yes(ok: bool) -> str:
-    return "yes" if ok else "NO"
+async def baseline_send(server: TwilioServer, messages: list[Outgoing], *,
+                        concurrency: int) -> None:
+    """The same twilio client the dispatchers use (``TwilioProvider``), sending the same
+    messages from memory, no database, ``concurrency`` at a time: what the provider's
+    side of the machine allows, the ceiling the dispatchers are measured against."""
+    provider = TwilioProvider(account_sid=server.account_sid, auth_token=server.auth_token,
+                              from_number=CHECKIN_NUMBER, api_base=server.url, timeout=30,
+                              checkin_voice_url=None)
+    queue = iter(messages)
+
+    async def sender() -> None:
+        for message in queue:
+            await provider.send(message, status_callback="http://127.0.0.1:9/v1/twilio/status")
+
+    try:
+        await asyncio.gather(*(sender() for _ in range(concurrency)))
+    finally:
+        await provider.aclose()
+
+
+def rate_at_provider(stats: dict) -> tuple[int, float]:
+    """Messages created at the provider, and per second from the first to the last."""
+    created = stats["created"]
+    span = (stats["last"] - stats["first"]) if created > 1 else 0.0
+    return created, (created / span if span else 0.0)
 
 
 def main() -> None:
@@ -307,6 +252,8 @@ def main() -> None:
     parser.add_argument("--dispatchers", type=int, default=2,
                         help="processes for the unlimited send (2: one alone is held back "
                              "by its serial claim and record round trips, ~1,600/s here)")
+    parser.add_argument("--alone-count", type=int, default=30_000,
+                        help="reminders sent by one dispatcher alone (its own goal)")
     parser.add_argument("--paced-count", type=int, default=3000)
     parser.add_argument("--paced-dispatchers", type=int, default=1)
     parser.add_argument("--rate", type=float, default=100.0)
@@ -354,10 +301,26 @@ def main() -> None:
             received = server.stats()
             by_status, distinct = statuses(url)
 
-            # 3. Paced: new people, new numbers, the same outbox.
+            # 3. The baseline: the same messages, from memory, by the same client.
+            server.reset()
+            concurrency = (args.concurrency or NotificationsSettings.model_fields[
+                "dispatch_concurrency"].default) * args.dispatchers
+            asyncio.run(baseline_send(server, sent_messages(url, args.count),
+                                      concurrency=concurrency))
+            baseline = server.stats()
+
+            # 4. One dispatcher alone, on a cohort of its own.
+            server.reset()
+            cohort.seed(url, count=args.alone_count, due_at=utcnow() - timedelta(seconds=1),
+                        vault=VAULT, start=args.count)
+            analyze(url)
+            alone_workers, _ = run_dispatchers(1, env, timeout=args.timeout)
+            alone = server.stats()
+
+            # 5. Paced: new people, new numbers, the same outbox.
             server.reset()
             cohort.seed(url, count=args.paced_count, due_at=utcnow() - timedelta(seconds=1),
-                        vault=VAULT, start=args.count)
+                        vault=VAULT, start=args.count + args.alone_count)
             analyze(url)
             env = dispatcher_env(url, server, rate=args.rate, batch=args.batch,
                                  concurrency=args.concurrency)
@@ -387,7 +350,7 @@ def main() -> None:
     p_rate = (p_created - 1) / p_span if p_span else 0.0
     p_off = abs(p_rate - args.rate) / args.rate
     p_max = paced["max_per_second"]
-    total = args.count + args.paced_count
+    total = args.count + args.alone_count + args.paced_count
     p_db_ok = (paced_status == {"sent": total} and paced_distinct == total
                and p_created == args.paced_count)
 
@@ -413,30 +376,38 @@ def main() -> None:
     print(f"paced at {args.rate:g}/s: {p_created} created in {p_span:.2f} s (first to last) = "
           f"{p_rate:.2f}/s; most in any one second {p_max}; processes start to exit "
           f"{paced_wall:.1f} s; database {paced_status}")
-    for worker in [*workers, *paced_workers]:
+    base_created, base_rate = rate_at_provider(baseline)
+    alone_created, alone_rate = rate_at_provider(alone)
+    print(f"baseline: the same client from memory, {concurrency} at a time: {base_created} "
+          f"created in {base_created / base_rate if base_rate else 0:.1f} s = "
+          f"{base_rate:.0f}/s; one dispatcher alone: {alone_created} at {alone_rate:.0f}/s, "
+          f"peak RSS {alone_workers[0].max_rss / MIB:.0f} MiB")
+    for worker in [*workers, *alone_workers, *paced_workers]:
         if worker.error:
             print(f"dispatcher {worker.process.pid} failed: {worker.error}")
-    print()
-    rows = [
-        ("reminders planned per second", "-", f"{planned / planning:,.0f}/s", "-"),
-        ("reminders/s handed to the provider", ">= 1,700/s", f"{provider_rate:,.0f}/s",
-         yes(provider_rate >= 1700)),
-        ("reminders/s, dispatcher start to exit", "(>= 1,700/s)", f"{wall_rate:,.0f}/s",
-         yes(wall_rate >= 1700)),
-        ("peak RSS, largest dispatcher", "< 300 MiB", f"{max(rss) / MIB:,.0f} MiB",
-         yes(max(rss) < 300 * MIB)),
-        ("duplicates at the provider", "0", str(received["duplicates"]),
-         yes(received["duplicates"] == 0)),
-        ("sent once each, own provider id (db)", f"{args.count:,}",
-         f"{by_status.get('sent', 0):,} sent, {distinct:,} ids", yes(db_ok and created == args.count)),
-        (f"paced rate at {args.rate:g}/s", f"within 1 % ({args.rate * 0.99:g}-{args.rate:g})",
-         f"{p_rate:.2f}/s ({p_off:.2%} off)", yes(p_off <= 0.01)),
-        ("paced: most in any one second", f"<= {args.rate:g}", str(p_max), yes(p_max <= args.rate)),
-        ("paced: sent once each", f"{args.paced_count:,}",
-         f"{p_created:,}, duplicates {paced['duplicates']}",
-         yes(p_db_ok and paced["duplicates"] == 0)),
-    ]
-    print(table(rows))
+    largest = max([*rss, alone_workers[0].max_rss])
+    emit("reminders", [
+        Figure("reminders planned per second", "-", f"{planned / planning:,.0f}/s"),
+        Figure(f"reminders/s, {args.dispatchers} dispatchers", ">= 0.5x baseline",
+               f"{provider_rate:,.0f}/s", base_rate > 0 and provider_rate >= 0.5 * base_rate,
+               baseline=f"{base_rate:,.0f}/s (client from memory)",
+               ratio=f"{provider_rate / base_rate:.2f}x" if base_rate else "-"),
+        Figure("reminders/s, one dispatcher alone", ">= 1,700/s", f"{alone_rate:,.0f}/s",
+               alone_rate >= 1700, baseline=f"{base_rate:,.0f}/s",
+               ratio=f"{alone_rate / base_rate:.2f}x" if base_rate else "-"),
+        Figure("peak RSS, largest dispatcher", "< 150 MiB", f"{largest / MIB:,.0f} MiB",
+               largest < 150 * MIB),
+        Figure("duplicates at the provider", "0", str(received["duplicates"]),
+               received["duplicates"] == 0),
+        Figure("sent once each, own provider id", f"{args.count:,}",
+               f"{by_status.get('sent', 0):,}", db_ok and created == args.count),
+        Figure(f"paced rate at {args.rate:g}/s", "within 1 %, never above",
+               f"{p_rate:.2f}/s, max {p_max} in a second",
+               p_off <= 0.01 and p_max <= args.rate),
+        Figure("paced: sent once each", f"{args.paced_count:,}",
+               f"{p_created:,}, duplicates {paced['duplicates']}",
+               p_db_ok and paced["duplicates"] == 0),
+    ])
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import httpx
@@ -37,6 +37,7 @@ from shared.db import (
     utcnow,
 )
 from shared.errors import ValidationFailed, problem_responses
+from shared.metrics import FEED_BEHIND_EVENTS, FEED_BEHIND_SECONDS, FEED_STALLED
 
 log = logging.getLogger("waymark.changefeed")
 
@@ -227,7 +228,11 @@ class FeedConsumer:
     applied stops the feed at that change: the changes before it are kept, the cursor
     stays just before it, ``stall`` says where and why (``/readyz`` shows it, the log
     says it once per attempt), and it is tried again after a backoff that doubles up to
-    five minutes, never in a loop."""
+    five minutes, never in a loop.
+
+    Each ``tick`` reports the feed's lag to ``shared.metrics``: the changes seen at the
+    source but not applied (``behind_events``, at most a page) and the age of the
+    oldest of them, both 0 once caught up, and whether it is stalled."""
 
     feed: str
     client: httpx.AsyncClient
@@ -239,6 +244,8 @@ class FeedConsumer:
     stall: Stall | None = None
     skipped: Counter[str] = field(default_factory=Counter)
     clock: Callable[[], float] = time.monotonic  # for the backoff; tests bring their own
+    behind_events: int = 0  # as of the last poll
+    behind_since: datetime | None = None  # when the oldest change not applied happened
     _retry_at: float = 0.0
 
     async def _stored_cursor(self) -> str:
@@ -256,6 +263,7 @@ class FeedConsumer:
             "/v1/changes", params={"after": cursor, "limit": self.page_size})
         response.raise_for_status()
         page = ChangePage.model_validate(response.json())
+        self._behind(page.changes)
         if not page.changes:
             self._resumed()
             return 0
@@ -267,9 +275,25 @@ class FeedConsumer:
             done = await self._apply_page(cursor, before, before[-1].cursor) if before else 0
             self._stalled(page.changes[failure.index], failure.error,
                           cursor=before[-1].cursor if before else cursor)
+            self._behind(page.changes[failure.index:])
             return done
         self._resumed()
+        self._behind([])
         return done
+
+    def _behind(self, waiting: list[Change]) -> None:
+        self.behind_events = len(waiting)
+        self.behind_since = waiting[0].occurred_at if waiting else None
+
+    def report(self) -> None:
+        """Set this feed's gauges (``shared.metrics``) from the last poll."""
+        FEED_BEHIND_EVENTS.labels(self.feed).set(self.behind_events)
+        since = self.behind_since
+        if since is not None and since.tzinfo is None:  # SQLite hands back naive UTC
+            since = since.replace(tzinfo=UTC)
+        FEED_BEHIND_SECONDS.labels(self.feed).set(
+            max(0.0, (utcnow() - since).total_seconds()) if since else 0.0)
+        FEED_STALLED.labels(self.feed).set(1 if self.stall is not None else 0)
 
     async def _apply_page(self, cursor: str, changes: list[Change], next_cursor: str) -> int:
         async with self.sessionmaker() as session:
@@ -353,6 +377,7 @@ class FeedConsumer:
         or the cursor race was lost; the next tick tries again from the same cursor. A
         stalled feed waits out its backoff first."""
         if self.stall is not None and self.clock() < self._retry_at:
+            self.report()  # the stall ages while it waits
             return
         try:
             applied = await self.catch_up()
@@ -363,6 +388,7 @@ class FeedConsumer:
         else:
             if applied:
                 log.info("feed %s: applied %d change(s)", self.feed, applied)
+        self.report()
 
 
 class _Unapplicable(Exception):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Literal
+from typing import ClassVar, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, model_validator
@@ -24,6 +24,10 @@ SUPPORTED_LANGUAGES = ("en", "fr", "ar", "es")
 class ServiceSettings(BaseSettings):
     """Settings every service reads. Each service subclasses it with its own name,
     port and database URL."""
+
+    # Whether the service talks to Twilio (webhooks or sends): only then is its token a
+    # secret it must hold, and a default one refused in production.
+    uses_twilio: ClassVar[bool] = True
 
     model_config = SettingsConfigDict(env_prefix="WAYMARK_", extra="ignore")
 
@@ -117,7 +121,7 @@ class ServiceSettings(BaseSettings):
         insecure = {
             "WAYMARK_PHONE_KEYS": DEV_PHONE_KEY in self.phone_keys.split(","),
             "WAYMARK_PHONE_HASH_KEY": self.phone_hash_key == DEV_PHONE_HASH_KEY,
-            "TWILIO_AUTH_TOKEN": self.twilio_auth_token == DEV_TWILIO_TOKEN,
+            "TWILIO_AUTH_TOKEN": self.uses_twilio and self.twilio_auth_token == DEV_TWILIO_TOKEN,
         }
         bad = [name for name, is_default in insecure.items() if is_default]
         if self.env == "production" and bad:

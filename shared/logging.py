@@ -1,4 +1,6 @@
-"""JSON logging that never writes phone numbers, PINs or names.
+"""Logging that never writes phone numbers, PINs or names: one JSON object a line, or
+one readable line when stderr is a terminal (a developer's ``waymark run``); uvicorn's
+own lines (``uvicorn_log_config``) and the services' in the same format.
 
 Code never passes personal data to a logger; this module is the second line of
 defence: any run of digits long enough to be a phone number or a PIN is masked
@@ -43,7 +45,7 @@ class JsonFormatter(logging.Formatter):
         super().__init__()
         self.service = service
 
-    def format(self, record: logging.LogRecord) -> str:
+    def fields(self, record: logging.LogRecord) -> dict[str, Any]:
         entry: dict[str, Any] = {
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
@@ -56,7 +58,33 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info and record.exc_info[0] is not None:
             # The exception type and a redacted message; tracebacks can quote locals.
             entry["exc"] = f"{record.exc_info[0].__name__}: {redact(str(record.exc_info[1]))}"
-        return json.dumps(entry, ensure_ascii=False)
+        return entry
+
+    def format(self, record: logging.LogRecord) -> str:
+        return json.dumps(self.fields(record), ensure_ascii=False)
+
+
+class ConsoleFormatter(JsonFormatter):
+    """The same fields, redacted the same way, as one line a person reads:
+    ``01:31:18.123 INFO  registry uvicorn.access [<request id>] <message>``."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = self.fields(record)
+        line = (f"{entry['ts'][11:23]} {entry['level'].upper():<7} {entry['service']} "
+                f"{entry['logger']}")
+        if "request_id" in entry:
+            line += f" [{entry['request_id']}]"
+        line += f" {entry['msg']}"
+        if "exc" in entry:
+            line += f" ({entry['exc']})"
+        return line.replace("\n", " ")  # one line, always
+
+
+def formatter_for(service: str, stream: Any = None) -> JsonFormatter:
+    """Readable lines on a terminal, JSON anywhere else (a file, a pipe, a collector)."""
+    stream = sys.stderr if stream is None else stream
+    isatty = getattr(stream, "isatty", None)
+    return ConsoleFormatter(service) if isatty is not None and isatty() else JsonFormatter(service)
 
 
 # Lines nobody reads unless debugging: other services polling the change feed and
@@ -76,10 +104,30 @@ class RoutineAccess(logging.Filter):
         return path not in _ROUTINE_PATHS
 
 
+def uvicorn_log_config(service: str, level: str = "INFO") -> dict[str, Any]:
+    """uvicorn's ``log_config``: its own lines (``Started server process``, a worker's
+    start and stop) through the same formatter from the first one, in every worker;
+    the lifespan's ``configure_logging`` then adds the rest."""
+    return {
+        "version": 1, "disable_existing_loggers": False,
+        "formatters": {"waymark": {"()": "shared.logging.formatter_for", "service": service}},
+        "filters": {"routine": {"()": "shared.logging.RoutineAccess"}},
+        "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "waymark",
+                                "stream": "ext://sys.stderr"}},
+        "root": {"handlers": ["stderr"], "level": level.upper()},
+        "loggers": {
+            "uvicorn": {"handlers": [], "propagate": True},
+            "uvicorn.error": {"handlers": [], "propagate": True},
+            "uvicorn.access": {"handlers": [], "propagate": True, "filters": ["routine"]},
+        },
+    }
+
+
 def configure_logging(service: str, level: str = "INFO") -> None:
-    """Route the root, uvicorn and library loggers through the redacting JSON formatter."""
+    """Route the root, uvicorn and library loggers through the redacting formatter
+    (``formatter_for``: JSON, or readable lines on a terminal)."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter(service))
+    handler.setFormatter(formatter_for(service, sys.stderr))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -1,5 +1,5 @@
 """What every service's FastAPI app has: the error handler, a request body limit,
-``/healthz`` and ``/readyz``."""
+request ids, ``/healthz``, ``/readyz`` and ``/metrics`` (``shared.metrics``)."""
 
 from __future__ import annotations
 
@@ -25,6 +25,8 @@ from shared.errors import (
 )
 from shared.logging import configure_logging
 from shared.logging import request_id as current_request_id
+from shared.metrics import HttpMetrics, metrics_router, process_stopped
+from shared.shutdown import install_hard_stop
 
 
 class BodySizeLimit:
@@ -158,9 +160,12 @@ def install_common(app: FastAPI, *, max_body_bytes: int) -> None:
     install_error_handler(app)
     _document_problems(app)
     app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
-    # Outermost, so even a 413 carries the id.
+    # Outermost, so even a 413 carries the id and is counted.
     app.add_middleware(RequestId)
+    app.add_middleware(HttpMetrics)
     app.include_router(health_router)
+    app.include_router(metrics_router)
+    install_hard_stop(app)
 
 
 @asynccontextmanager
@@ -175,3 +180,4 @@ async def service_lifespan(app: FastAPI, settings: ServiceSettings) -> AsyncIter
         yield
     finally:
         await app.state.engine.dispose()
+        process_stopped()

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
-import subprocess
 import sys
-import time
 from datetime import timedelta
 
 from shared.auth import Lifetimes, Role, issue_token
@@ -27,64 +24,63 @@ def _settings(service: str) -> ServiceSettings:
     return settings_class()
 
 
-def migrate() -> None:
-    """Upgrade every service's database to its latest revision."""
+def migrate(services: tuple[str, ...] | list[str] = SERVICES) -> None:
+    """Upgrade each of ``services``' databases to its latest revision (a deployment runs
+    one migration per service, with that service's settings only)."""
     from shared.migrations import upgrade
 
-    for service in SERVICES:
+    for service in services:
         upgrade(service, _settings(service).database_url)
         print(f"{service}: database at the latest revision", file=sys.stderr)
 
 
 def run(host: str) -> int:
-    """Migrate, start the three services, and stop them all on Ctrl-C or SIGTERM."""
+    """Migrate, then run the three services (each ``waymark serve``) under the
+    supervisor (``waymark.supervisor``): SIGINT, SIGTERM or SIGHUP stops them all, and
+    none outlives it. Each service counts its metrics in a fresh multiprocess
+    directory of its own, removed when the run ends."""
+    import tempfile
+
+    from shared.metrics import MULTIPROC_ENV
+    from waymark.supervisor import supervise
+
     migrate()
-    stopping = False
-
-    def request_stop(signum: int, _frame: object) -> None:
-        nonlocal stopping
-        stopping = True
-
-    # Installed before any child starts, so a Ctrl-C during start-up still stops them all.
-    signal.signal(signal.SIGINT, request_stop)
-    signal.signal(signal.SIGTERM, request_stop)
-    children: dict[str, subprocess.Popen] = {}
     env = dict(os.environ)
     for service in SERVICES:  # each service finds the others at the ports chosen here
         env.setdefault(f"WAYMARK_{service.upper()}_URL", f"http://{host}:{_settings(service).port}")
-    for service in SERVICES:
-        port = _settings(service).port
-        children[service] = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "--factory", f"{service}.app:create_app",
-             "--host", host, "--port", str(port)], env=env,
-            # Own session: a terminal's Ctrl-C reaches only us, and we forward it once
-            # (a second SIGINT would make uvicorn skip its graceful shutdown).
-            start_new_session=True,
-        )
-        print(f"{service}: http://{host}:{port}", file=sys.stderr)
+    with tempfile.TemporaryDirectory(prefix="waymark-metrics-") as metrics:
+        commands, envs = {}, {}
+        for service in SERVICES:
+            commands[service] = [sys.executable, "-m", "waymark.cli", "serve", service,
+                                 "--host", host]
+            envs[service] = {**env, MULTIPROC_ENV: os.path.join(metrics, service)}
+            print(f"{service}: http://{host}:{_settings(service).port}", file=sys.stderr)
+        return supervise(commands, envs=envs)
 
-    exit_code = 0
-    while not stopping:
-        for service, child in children.items():
-            if child.poll() is not None:
-                print(f"{service} stopped unexpectedly (exit {child.returncode}); stopping all",
-                      file=sys.stderr)
-                exit_code = child.returncode or 1
-                stopping = True
-                break
-        time.sleep(0.2)
-    for child in children.values():
-        if child.poll() is None:
-            child.send_signal(signal.SIGINT)
-    deadline = time.monotonic() + 15
-    for child in children.values():
-        try:
-            child.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait()
-    print("all services stopped", file=sys.stderr)
-    return exit_code
+
+def serve(service: str, host: str, port: int | None, workers: int) -> int:
+    """One service under uvicorn: logs in the services' format from uvicorn's first
+    line, a bounded shutdown (``shared.shutdown``), and a clean multiprocess metrics
+    directory when ``PROMETHEUS_MULTIPROC_DIR`` is set."""
+    import uvicorn
+
+    from shared.logging import uvicorn_log_config
+    from shared.metrics import MULTIPROC_ENV, clear_multiprocess_dir, multiprocess_dir
+    from shared.shutdown import DRAIN_SECONDS, HARD_STOP_ENV, HARD_STOP_SECONDS
+
+    settings = _settings(service)
+    directory = multiprocess_dir()
+    if directory is not None:
+        clear_multiprocess_dir(directory)  # only this server's workers write there
+    elif workers > 1:
+        print(f"warning: {MULTIPROC_ENV} is not set: each of the {workers} workers "
+              "answers /metrics with its own counts only", file=sys.stderr)
+    os.environ[HARD_STOP_ENV] = str(HARD_STOP_SECONDS)  # inherited by the workers
+    uvicorn.run(f"{service}.app:create_app", factory=True, host=host,
+                port=port or settings.port, workers=workers,
+                log_config=uvicorn_log_config(service, settings.log_level),
+                timeout_graceful_shutdown=int(DRAIN_SECONDS))
+    return 0
 
 
 def token(roles: list[str], sub: str, hours: float | None) -> int:
@@ -196,8 +192,9 @@ Continue on this history:
     return 0
 
 
-def dispatch(until_idle: bool) -> int:
-    """Run the notifications dispatcher on its own (a sending worker)."""
+def dispatch(until_idle: bool, metrics_port: int | None = None) -> int:
+    """Run the notifications dispatcher on its own (a sending worker); with
+    ``metrics_port``, its counters are served there for Prometheus."""
     import asyncio
     import json
 
@@ -208,6 +205,10 @@ def dispatch(until_idle: bool) -> int:
 
     settings = NotificationsSettings()
     configure_logging("notifications", settings.log_level)
+    if metrics_port:
+        from prometheus_client import start_http_server
+
+        start_http_server(metrics_port)
     try:  # uvloop, as uvicorn uses for the services, where it is installed
         import uvloop
 
@@ -232,13 +233,28 @@ def build_parser() -> argparse.ArgumentParser:
     run_parser = commands.add_parser(
         "run", help="migrate, then run all three services",
         description="Upgrade the databases, then run registry, checkin and notifications "
-                    "until Ctrl-C or SIGTERM.")
+                    "until Ctrl-C, SIGTERM or SIGHUP; no service outlives the command.")
     run_parser.add_argument("--host", default="127.0.0.1",
                             help="the address the services listen on (default 127.0.0.1; "
                                  "0.0.0.0 for every interface)")
-    commands.add_parser("migrate", help="upgrade every service's database",
-                        description="Upgrade each service's database to its latest "
-                                    "revision.")
+    serve_parser = commands.add_parser(
+        "serve", help="run one service (what containers run)",
+        description="Run one service under uvicorn: logs in the services' format, a "
+                    "shutdown bounded to 10 s, metrics added up across workers when "
+                    "PROMETHEUS_MULTIPROC_DIR is set (it is cleared at start).")
+    serve_parser.add_argument("service", choices=SERVICES, help="the service to run")
+    serve_parser.add_argument("--host", default="127.0.0.1",
+                              help="the address to listen on (default 127.0.0.1; 0.0.0.0 "
+                                   "in a container)")
+    serve_parser.add_argument("--port", type=int, default=None,
+                              help="the port (default: the service's WAYMARK_<SERVICE>_PORT)")
+    serve_parser.add_argument("--workers", type=int, default=1,
+                              help="uvicorn worker processes (default 1)")
+    migrate_parser = commands.add_parser(
+        "migrate", help="upgrade every service's database",
+        description="Upgrade each service's database to its latest revision.")
+    migrate_parser.add_argument("--service", action="append", choices=SERVICES,
+                                help="only this service (repeat for several; default all)")
     token_parser = commands.add_parser(
         "token", help="print a development token",
         description="Print an HS256 token signed with WAYMARK_AUTH_SECRET, for development "
@@ -308,6 +324,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "its own.")
     dispatch_parser.add_argument("--until-idle", action="store_true",
                                  help="stop when no reminder is due")
+    dispatch_parser.add_argument("--metrics-port", type=int, default=None,
+                                 help="serve the dispatcher's Prometheus metrics on this "
+                                      "port (default: none)")
     audit_parser = commands.add_parser("audit", help="check the audit trails",
                                        description="Check the services' audit trails.")
     audit_commands = audit_parser.add_subparsers(dest="audit_command", required=True,
@@ -332,9 +351,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "run":
         return run(args.host)
     if args.command == "dispatch":
-        return dispatch(args.until_idle)
+        return dispatch(args.until_idle, args.metrics_port)
+    if args.command == "serve":
+        return serve(args.service, args.host, args.port, args.workers)
     if args.command == "migrate":
-        migrate()
+        migrate(args.service or SERVICES)
         return 0
     if args.command == "simulate":
         return simulate(args)

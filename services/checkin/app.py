@@ -23,6 +23,7 @@ from shared.audit import AuditTables, install_audit
 from shared.changefeed import FeedConsumer, changes_router
 from shared.crypto import PhoneVault
 from shared.http import make_client, service_auth
+from shared.shutdown import stop_scheduler
 from shared.web import install_common, service_lifespan
 
 
@@ -95,7 +96,6 @@ async def _background(app: FastAPI, settings: CheckinSettings) -> AsyncIterator[
     try:
         yield
     finally:
-        if scheduler.running:
-            scheduler.shutdown(wait=False)
+        await stop_scheduler(scheduler)  # its running jobs end before what they use closes
         await app.state.registry_client.aclose()
         await app.state.notifications_client.aclose()

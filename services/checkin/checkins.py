@@ -14,9 +14,11 @@ from sqlalchemy.orm.attributes import set_committed_value
 from checkin.cases import get_case
 from checkin.enums import ATTENDED, OUTSTANDING, Channel, IdentityCheck, Outcome, Timing
 from checkin.events import CheckinRecorded, ExpectedCheckinOutcome, publish_events
+from checkin.metrics import CHECKINS
 from checkin.models import CaseCopy, Checkin, ExpectedCheckin
 from checkin.schedule import next_expected
 from shared.db import UTCDateTime
+from shared.metrics import count_on_commit
 
 # Built once: statements on the check-in path cost more to build than to run.
 _OUTSTANDING_LIMIT = 3
@@ -92,6 +94,7 @@ async def record_checkin(
             set_committed_value(expected, name, value)
         events.append(ExpectedCheckinOutcome.of(expected))
     await publish_events(session, *events)
+    count_on_commit(session, CHECKINS, channel=channel, timing=timing)
     return Recorded(checkin=checkin, expected=expected, already=already, next=upcoming)
 
 

@@ -18,9 +18,11 @@ from checkin.events import (
     FollowUpOpened,
     publish_events,
 )
+from checkin.metrics import FOLLOW_UPS_OPENED
 from checkin.models import CaseCopy, ExpectedCheckin, FollowUp
 from shared.db import utcnow
 from shared.errors import Conflict, NotFound
+from shared.metrics import count_on_commit
 
 
 async def open_follow_up(session: AsyncSession, *, case: CaseCopy, kind: FollowUpKind, detail: str,
@@ -30,6 +32,7 @@ async def open_follow_up(session: AsyncSession, *, case: CaseCopy, kind: FollowU
                          vulnerabilities=list(case.vulnerabilities), detail=detail)
     session.add(follow_up)
     await publish_events(session, FollowUpOpened.of(follow_up))
+    count_on_commit(session, FOLLOW_UPS_OPENED, kind=kind)
     return follow_up
 
 

@@ -28,6 +28,7 @@ from shared.changefeed import FeedConsumer, changes_router
 from shared.crypto import PhoneVault
 from shared.db import make_engine, make_sessionmaker
 from shared.http import make_client, service_auth
+from shared.shutdown import stop_scheduler
 from shared.web import install_common, service_lifespan
 
 
@@ -160,8 +161,7 @@ async def _background(app: FastAPI, settings: NotificationsSettings) -> AsyncIte
     try:
         yield
     finally:
-        if scheduler.running:
-            scheduler.shutdown(wait=False)
+        await stop_scheduler(scheduler)  # its running jobs end before what they use closes
         await app.state.provider.aclose()
         await app.state.registry_client.aclose()
         await app.state.checkin_client.aclose()

@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from notifications import outcomes, recovery
 from notifications.claims import Claimed, claim_due
+from notifications.metrics import REMINDERS
 from notifications.outcomes import Backoff, Stats
 from notifications.pacing import Pacer, reserve_slots
 from notifications.planner import Planner
@@ -129,7 +130,9 @@ class Dispatcher:
 
     async def expire(self, now: datetime) -> int:
         async with self.sessionmaker() as session, session.begin():
-            return await outcomes.expire(session, now=now)
+            expired = await outcomes.expire(session, now=now)
+        REMINDERS.labels("failed").inc(expired)  # committed
+        return expired
 
     async def claim(self, now: datetime) -> tuple[list[Claimed], int]:
         """Claim a batch of due reminders (committed before any is sent); returns them,
@@ -144,6 +147,7 @@ class Dispatcher:
                                                  lease_until=lease_until, vault=self.vault)
             if self.policy.rate and claimed:
                 await reserve_slots(session, claimed, rate=self.policy.rate, now=now)
+        REMINDERS.labels("cancelled").inc(cancelled)  # committed
         return claimed, cancelled
 
     async def deliver(self, claimed: Sequence[Claimed]) -> Stats:
@@ -166,9 +170,12 @@ class Dispatcher:
         """Commit what the provider said (see ``outcomes.record``)."""
         now = utcnow()
         async with self.sessionmaker() as session, session.begin():
-            return await outcomes.record(
+            stats = await outcomes.record(
                 session, results, provider_name=self.provider.name, planner=self.planner,
                 backoff=Backoff(self.policy.retry_first, self.policy.retry_max), now=now)
+        for status in ("sent", "retried", "failed"):  # committed
+            REMINDERS.labels(status).inc(getattr(stats, status))
+        return stats
 
     async def reconcile(self, now: datetime) -> Stats:
         """Settle reminders whose dispatcher died after claiming them (``recovery``)."""

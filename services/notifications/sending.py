@@ -39,27 +39,36 @@ async def send_all(claimed: Sequence[Claimed], *, provider: Provider, status_cal
 
     async def send(item: Claimed) -> Outcome:
         done = await pacer.wait(item.slot) if pacer is not None else None
-        async with gate:
-            try:
-                sid = await provider.send(item.message,
-                                          status_callback=callback_url(status_callback, item))
-            except (TransientError, PermanentError) as exc:
-                return Outcome(item, error=exc)
-            except Exception as exc:
-                log.error("provider raised %s", type(exc).__name__)
-                return Outcome(item, error=TransientError(type(exc).__name__))
-            finally:
-                if done is not None:
-                    done.set_result(time.time())
-            return Outcome(item, provider_id=sid)
+        try:
+            async with gate:
+                try:
+                    sid = await provider.send(
+                        item.message, status_callback=callback_url(status_callback, item))
+                except (TransientError, PermanentError) as exc:
+                    return Outcome(item, error=exc)
+                except Exception as exc:
+                    log.error("provider raised %s", type(exc).__name__)
+                    return Outcome(item, error=TransientError(type(exc).__name__))
+                return Outcome(item, provider_id=sid)
+        finally:
+            # Even when cancelled while waiting for the gate: the sends paced after
+            # this one wait for this future.
+            if done is not None and not done.done():
+                done.set_result(time.time())
 
     # Tasks made here start in slot order (as_completed would start them in any).
     tasks = [asyncio.ensure_future(send(item)) for item in claimed]
-    pending: list[Outcome] = []
-    for finished in asyncio.as_completed(tasks):
-        pending.append(await finished)
-        if len(pending) >= group:
+    try:
+        pending: list[Outcome] = []
+        for finished in asyncio.as_completed(tasks):
+            pending.append(await finished)
+            if len(pending) >= group:
+                yield pending
+                pending = []
+        if pending:
             yield pending
-            pending = []
-    if pending:
-        yield pending
+    finally:
+        # Cancelled (the service is stopping): no send starts after this; those cut
+        # short are settled by the lease and reconciliation, as after a crash.
+        for task in tasks:
+            task.cancel()

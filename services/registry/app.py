@@ -18,6 +18,7 @@ from registry.models import AuditEntry, AuditHead, ChangeEvent
 from shared.audit import AuditTables, install_audit
 from shared.changefeed import changes_router
 from shared.crypto import PhoneVault
+from shared.shutdown import stop_scheduler
 from shared.web import install_common, service_lifespan
 
 
@@ -61,5 +62,4 @@ async def _background(app: FastAPI, settings: RegistrySettings) -> AsyncIterator
     try:
         yield
     finally:
-        if scheduler.running:
-            scheduler.shutdown(wait=False)
+        await stop_scheduler(scheduler)  # its running job ends before what it uses closes

@@ -1,11 +1,15 @@
 from __future__ import annotations
 
+from typing import ClassVar
+
 from pydantic import AliasChoices, Field
 
 from shared.config import ServiceSettings
 
 
 class RegistrySettings(ServiceSettings):
+    # No webhook and no send: the registry holds no Twilio credentials.
+    uses_twilio: ClassVar[bool] = False
     service_name: str = "registry"
     port: int = Field(8001, validation_alias="WAYMARK_REGISTRY_PORT")
     database_url: str = Field(

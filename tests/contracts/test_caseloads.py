@@ -60,9 +60,12 @@ def caseload(status: int = 200) -> dict[Role, Any]:
     return ok(Role.supervisor, status=status) | {Role.caseworker: (CASELOAD, status)}
 
 
-# Open to anyone: a token changes nothing (test_public_routes).
+# Open to anyone: a token changes nothing (test_public_routes). /metrics holds counts
+# by route template, channel, status and feed, never a personal value: like the probes,
+# it is for the cluster's scraper, kept off the public ingress (README, Operations).
 PUBLIC = {("GET", path): everyone(200) for path in (
-    "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "/healthz", "/readyz")}
+    "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "/healthz", "/readyz",
+    "/metrics")}
 
 ROWS: dict[str, dict[tuple[str, str], dict[Role, Any]]] = {
     "registry": PUBLIC | {

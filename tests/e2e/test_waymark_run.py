@@ -4,7 +4,6 @@ and stops them all cleanly on SIGINT (Ctrl-C)."""
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import subprocess
@@ -53,16 +52,6 @@ def wait_for_reminders(url: str, case_id: str, timeout: float = 30) -> list[dict
                 return first
         time.sleep(0.5)
     raise AssertionError("no reminders were planned for the new case")
-
-
-@pytest.fixture
-def service_env(empty_database, tmp_path) -> dict[str, str]:
-    env = dict(os.environ)
-    for service in SERVICES:
-        key = service.upper()
-        env[f"WAYMARK_{key}_PORT"] = str(free_port())
-        env[f"WAYMARK_{key}_DATABASE_URL"] = empty_database(f"e2e_{service}")
-    return env
 
 
 def test_waymark_run_starts_three_healthy_services_and_stops_on_sigint(service_env, tmp_path):

@@ -267,3 +267,30 @@ async def test_a_slow_transaction_is_never_skipped_on_postgres(empty_database):
             assert [c.subject_id for c in page2.changes] == ["slow", "fast"]
     finally:
         await engine.dispose()
+
+
+async def test_lag_and_stall_are_reported_as_gauges(fresh_registry, fresh_registry_app,
+                                                    consumer_db):
+    from prometheus_client import REGISTRY
+
+    def gauge(name: str) -> float | None:
+        return REGISTRY.get_sample_value(f"waymark_feed_{name}", {"feed": feed.feed})
+
+    expected = await make_history(fresh_registry, cases=2)  # 6 changes, pages of 4
+    broken = True
+
+    async def apply(session, change):
+        if broken and (change.type, change.subject_id) == expected[1]:
+            raise ValueError("cannot")
+
+    now = 1000.0
+    feed = consumer(fresh_registry_app, consumer_db, apply)
+    feed.feed, feed.clock = "lagging", lambda: now
+    await feed.tick()
+    # Stopped at the second change: it and the rest of its page wait, and age.
+    assert (gauge("stalled"), gauge("behind_events")) == (1, 3)
+    assert gauge("behind_seconds") >= 0
+    broken = False
+    now += 5
+    await feed.tick()
+    assert (gauge("stalled"), gauge("behind_events"), gauge("behind_seconds")) == (0, 0, 0)

@@ -47,8 +47,11 @@ def test_production_refuses_every_development_secret_and_needs_the_identity_prov
         if name != left_default:
             monkeypatch.setenv(name, value)
     monkeypatch.setenv("WAYMARK_ENV", "production")
+    monkeypatch.setenv("WAYMARK_PIN_KEY", "p" * 32)
+    # The registry never talks to Twilio (test_the_registry_runs_..._without_twilio).
+    settings = CheckinSettings if left_default == "TWILIO_AUTH_TOKEN" else RegistrySettings
     with pytest.raises(ValidationError, match=left_default):
-        RegistrySettings()
+        settings()
 
 
 def production(monkeypatch, **overrides: str) -> None:
@@ -105,3 +108,16 @@ def test_the_retention_period_is_read_from_its_variable_and_must_be_positive(mon
     monkeypatch.setenv("WAYMARK_RETENTION_DAYS", "0")
     with pytest.raises(ValidationError, match="WAYMARK_RETENTION_DAYS"):
         RegistrySettings()
+
+
+def test_the_registry_runs_in_production_without_twilio_credentials(monkeypatch):
+    """Least privilege: the registry neither receives webhooks nor sends, so production
+    does not make it hold a Twilio token; checkin and notifications still insist."""
+    from notifications.config import NotificationsSettings
+
+    production(monkeypatch, WAYMARK_PIN_KEY="p" * 32)
+    monkeypatch.delenv("TWILIO_AUTH_TOKEN")
+    assert RegistrySettings().env == "production"
+    for settings in (CheckinSettings, NotificationsSettings):
+        with pytest.raises(ValidationError, match="TWILIO_AUTH_TOKEN"):
+            settings()

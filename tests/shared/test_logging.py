@@ -48,14 +48,18 @@ def test_the_formatter_redacts_messages_and_exceptions():
     assert json.loads(line)["level"] == "error"
 
 
-async def test_a_case_lifecycle_logs_no_personal_data(database_urls, capsys):
-    """The app at DEBUG, through its own JSON handler: what an operator would see."""
+async def test_a_case_lifecycle_logs_no_personal_data(empty_database, capsys):
+    """The app at DEBUG, through its own JSON handler: what an operator would see. On a
+    database of its own: the app commits, and other tests list the shared one."""
     from asgi_lifespan import LifespanManager
     from registry.app import create_app
 
+    from shared.migrations import upgrade
     from tests.conftest import registry_settings
 
-    settings = registry_settings(database_urls["registry"])
+    url = empty_database("registry_logging")
+    upgrade("registry", url)
+    settings = registry_settings(url)
     settings.log_level = "DEBUG"
     app = create_app(settings)
     async with LifespanManager(app), httpx.AsyncClient(
@@ -155,3 +159,27 @@ def test_feed_polls_and_probes_stay_out_of_the_log_unless_debugging(path, level,
     finally:
         root.setLevel(before[0])
         root.handlers[:] = before[1]
+
+
+class _Stream:
+    def __init__(self, tty: bool) -> None:
+        self.tty = tty
+
+    def isatty(self) -> bool:
+        return self.tty
+
+
+def test_a_terminal_gets_one_readable_redacted_line_anything_else_json():
+    from shared.logging import ConsoleFormatter, formatter_for, request_id
+
+    assert type(formatter_for("registry", _Stream(tty=True))) is ConsoleFormatter
+    assert type(formatter_for("registry", _Stream(tty=False))) is JsonFormatter
+    record = logging.LogRecord("uvicorn.error", logging.ERROR, __file__, 1,
+                               "caller %s\nhung up", ("+447911123456",), None)
+    token = request_id.set("story-1")
+    try:
+        line = ConsoleFormatter("checkin").format(record)
+    finally:
+        request_id.reset(token)
+    assert "\n" not in line and "447911123456" not in line
+    assert line.endswith("ERROR   checkin uvicorn.error [story-1] caller [redacted] hung up")
