@@ -167,16 +167,16 @@ def test_notifications_killed_mid_batch_sends_every_reminder_none_twice(
 
 def test_a_provider_outage_loses_nothing_and_sends_nothing_twice(databases, twilio, tmp_path):
     count = 200
-    cohort.seed(databases["notifications"], count=count,
-                due_at=utcnow() - timedelta(minutes=1), vault=VAULT)
-    twilio.fail(status=500, seconds=OUTAGE_SECONDS / 2)
-    twilio.fail(status=429, seconds=OUTAGE_SECONDS)  # 500s, then 429s, then well
-    started = time.monotonic()
     cluster = Cluster(databases, tmp_path)
     try:
         # Retries back off as in production, from a shorter first delay and cap.
         cluster.replica("notifications", **notifications_env(
             twilio, WAYMARK_RETRY_FIRST_SECONDS="0.5", WAYMARK_RETRY_MAX_SECONDS="2"))
+        twilio.fail(status=500, seconds=OUTAGE_SECONDS / 2)
+        twilio.fail(status=429, seconds=OUTAGE_SECONDS)  # 500s, then 429s, then well
+        started = time.monotonic()
+        cohort.seed(databases["notifications"], count=count,
+                    due_at=utcnow() - timedelta(minutes=1), vault=VAULT)
         eventually(lambda: statuses(cluster) == {"sent": count},
                    timeout=OUTAGE_SECONDS + 60, what="every reminder sent after the outage")
         took = time.monotonic() - started
