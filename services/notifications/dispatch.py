@@ -19,12 +19,15 @@ import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from notifications import outcomes, recovery
+from notifications.claims import REMINDERS as REMINDERS_TABLE
 from notifications.claims import Claimed, claim_due
+from notifications.enums import ReminderStatus
 from notifications.metrics import REMINDERS
 from notifications.outcomes import Backoff, Stats
 from notifications.pacing import Pacer, reserve_slots
@@ -147,6 +150,17 @@ class Dispatcher:
                                                  lease_until=lease_until, vault=self.vault)
             if self.policy.rate and claimed:
                 await reserve_slots(session, claimed, rate=self.policy.rate, now=now)
+                # The slots follow every slot any dispatcher reserved before, so the
+                # last may be later than this batch's own pacing: the lease runs from
+                # it, or it could run out while a reminder still waits for its slot and
+                # another dispatcher's reconciliation would queue it again (sent twice).
+                last = datetime.fromtimestamp(max(item.slot for item in claimed), tz=UTC)
+                if last + self.policy.lease > lease_until:
+                    await session.execute(
+                        sa.update(REMINDERS_TABLE)
+                        .where(REMINDERS_TABLE.c.id.in_([item.id for item in claimed]),
+                               REMINDERS_TABLE.c.status == ReminderStatus.sending)
+                        .values(lease_until=last + self.policy.lease))
         REMINDERS.labels("cancelled").inc(cancelled)  # committed
         return claimed, cancelled
 

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import logging
 import uuid
+from dataclasses import replace
 from datetime import timedelta
 
 import sqlalchemy as sa
+from notifications.app import dispatcher
 from notifications.enums import Provider, ReminderStatus, ReportedStatus
-from notifications.models import LoggedMessage
+from notifications.models import LoggedMessage, SendPace
 
+from shared.db import utcnow
 from tests.checkin.helpers import VAULT
 from tests.notifications.helpers import (
     FIRST_OPENS,
@@ -91,3 +94,21 @@ async def test_stop_then_start(notifications_app, clock):
     planned = await reminders(notifications_app, case_id)
     assert planned["window_opens"].status == ReminderStatus.sent
     assert planned["evening_before"].status == ReminderStatus.cancelled
+
+
+async def test_a_lease_outlasts_the_send_slot_behind_other_dispatchers_reservations(
+        notifications_app, clock):
+    """Slots follow every slot reserved before (say by a dispatcher that died): the lease
+    runs from the reminder's own slot, or reconciliation could queue it again while it
+    still waits its turn here, and it would be sent twice."""
+    case_id, _ = await add_person(notifications_app)
+    clock.move_to(EVENING_BEFORE)
+    backlog = timedelta(seconds=30)
+    async with notifications_app.state.sessionmaker() as session, session.begin():
+        session.add(SendPace(name="outbound", next_free_at=utcnow() + backlog))
+    worker = dispatcher(notifications_app)
+    worker.policy = replace(worker.policy, rate=10.0, lease=timedelta(seconds=5))
+    [claimed], _ = await worker.claim(utcnow())
+    assert claimed.slot >= (utcnow() + backlog).timestamp()
+    lease_until = (await reminders(notifications_app, case_id))["evening_before"].lease_until
+    assert lease_until.timestamp() >= claimed.slot + 5

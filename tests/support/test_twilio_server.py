@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -66,6 +67,25 @@ def test_scripted_failures(twilio: Client, server: TwilioServer) -> None:
     assert (raised.value.status, raised.value.code) == (400, 21211)
     assert [r["status"] for r in server.requests()] == [429, 201, 201, 400]
     assert server.stats()["created"] == 2
+
+
+def test_a_timed_outage_fails_every_create_until_it_is_over(twilio: Client,
+                                                          server: TwilioServer) -> None:
+    server.fail(status=500, seconds=0.6)
+    server.fail(status=429, seconds=1.2)  # takes over when the 500s end
+    seen = []
+    for _ in range(3):
+        with pytest.raises(TwilioRestException) as raised:
+            twilio.messages.create(to="+15551230004", from_=SENDER, body="x")
+        seen.append(raised.value.status)
+    assert seen == [500, 500, 500]
+    time.sleep(0.7)
+    with pytest.raises(TwilioRestException) as raised:
+        twilio.messages.create(to="+15551230004", from_=SENDER, body="x")
+    assert raised.value.status == 429
+    time.sleep(0.6)
+    assert twilio.messages.create(to="+15551230004", from_=SENDER, body="x").sid.startswith("SM")
+    assert server.stats()["created"] == 1
 
 
 def test_list_filters(twilio: Client, server: TwilioServer) -> None:

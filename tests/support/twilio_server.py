@@ -201,9 +201,14 @@ class FakeTwilio:
         return 404, error_body(404, 20404)
 
     def _scripted_failure(self, resource: str, to: str | None) -> tuple[int, Any] | None:
-        for rule in self.failures:
+        for rule in list(self.failures):
+            if rule["until"] is not None and time.monotonic() >= rule["until"]:
+                self.failures.remove(rule)  # an outage that is over
+                continue
             if rule["resource"] not in (None, resource) or rule["to"] not in (None, to):
                 continue
+            if rule["until"] is not None:  # timed: every matching create fails until then
+                return rule["status"], error_body(rule["status"], rule["code"])
             rule["times"] -= 1
             if rule["times"] <= 0:
                 self.failures.remove(rule)
@@ -312,9 +317,11 @@ class FakeTwilio:
             if not isinstance(status, int):
                 return 400, {"error": "status (int) is required"}
             code = options.get("code") or {429: 20429, 500: 20500}.get(status, 20000 + status)
+            seconds = options.get("seconds")
             self.failures.append({
                 "status": status, "code": code, "times": int(options.get("times", 1)),
                 "to": options.get("to"), "resource": options.get("resource"),
+                "until": time.monotonic() + float(seconds) if seconds else None,
             })
             return 200, {"ok": True}
         return 404, {"error": f"no control endpoint {method} {path}"}
@@ -404,10 +411,13 @@ class TwilioServer:
         times: int = 1,
         to: str | None = None,
         resource: str | None = None,
+        seconds: float | None = None,
     ) -> None:
-        """Make the next ``times`` matching creates answer ``status`` with Twilio error ``code``."""
+        """Make the next ``times`` matching creates answer ``status`` with Twilio error ``code``;
+        with ``seconds``, every matching create for that long instead (an outage). Rules apply
+        in the order given, so a 500 outage then a 429 one is two calls, the second longer."""
         self._post("/_fake/fail", {"status": status, "code": code, "times": times, "to": to,
-                                   "resource": resource})
+                                   "resource": resource, "seconds": seconds})
 
     def delay(self, seconds: float) -> None:
         self._post("/_fake/delay", {"seconds": seconds})
