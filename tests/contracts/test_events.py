@@ -19,7 +19,6 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-import sqlalchemy as sa
 import time_machine
 from asgi_lifespan import LifespanManager
 from checkin import feeds as checkin_feeds
@@ -44,6 +43,7 @@ from tests.conftest import (
     registry_settings,
 )
 from tests.registry.factories import case_body
+from tests.support.feeds import settled
 from tests.support.twilio_server import TwilioServer
 
 CASEWORKER = auth("caseworker", sub="alice")
@@ -117,23 +117,6 @@ async def feed(client: httpx.AsyncClient, *, after: str | None = None,
             return changes
         await asyncio.sleep(0.1)
     raise AssertionError(f"the feed showed {len(changes)} changes, wanted {wanting}")
-
-
-async def settled(app) -> None:
-    """Wait until every event ``app`` has published is below PostgreSQL's feed horizon
-    (no transaction older than it still runs, on a server other test sessions share),
-    so one read of the feed shows them all. SQLite shows a commit at once."""
-    if app.state.engine.dialect.name != "postgresql":
-        return
-    query = sa.text("SELECT coalesce(max(txid), 0), "
-                    "pg_snapshot_xmin(pg_current_snapshot())::text::bigint FROM change_events")
-    for _ in range(600):
-        async with app.state.engine.connect() as conn:
-            newest, horizon = (await conn.execute(query)).one()
-        if horizon > newest:
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError("the feed's horizon did not pass its newest event in 60 s")
 
 
 def parse_all(publisher: str, changes: list[Change]) -> None:

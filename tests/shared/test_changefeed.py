@@ -20,6 +20,7 @@ from shared.db import make_engine, make_sessionmaker, new_metadata
 from shared.migrations import upgrade
 from tests.conftest import auth, requires_postgres
 from tests.registry.factories import case_body
+from tests.support.feeds import settled
 
 CASEWORKER = auth("caseworker")
 SERVICE = auth("service", sub="checkin")
@@ -43,8 +44,10 @@ class Applied(ConsumerModel, table=True):
     subject_id: str
 
 
-async def make_history(registry, cases: int = 3) -> list[tuple[str, str]]:
-    """Create cases and move them; returns the expected (type, subject) sequence."""
+async def make_history(registry, app, cases: int = 3) -> list[tuple[str, str]]:
+    """Create cases and move them; returns the expected (type, subject) sequence, once
+    the feed shows all of it (``settled``: on PostgreSQL, another transaction anywhere
+    on the server, autovacuum's among them, briefly holds new events back)."""
     expected = []
     for _ in range(cases):
         case = (await registry.post("/v1/cases", json=case_body(), headers=CASEWORKER)).json()
@@ -56,11 +59,13 @@ async def make_history(registry, cases: int = 3) -> list[tuple[str, str]]:
                             json={"to": "suspended", "reason": "in hospital"},
                             headers=CASEWORKER)
         expected.append(("case.status_changed", case["id"]))
+    await settled(app)
     return expected
 
 
-async def test_feed_is_in_write_order_and_pages_resume_from_a_cursor(fresh_registry):
-    expected = await make_history(fresh_registry)
+async def test_feed_is_in_write_order_and_pages_resume_from_a_cursor(fresh_registry,
+                                                                     fresh_registry_app):
+    expected = await make_history(fresh_registry, fresh_registry_app)
     seen, cursor, pages = [], None, 0
     while True:
         params = {"limit": 4} | ({"after": cursor} if cursor else {})
@@ -83,7 +88,7 @@ async def test_feed_is_in_write_order_and_pages_resume_from_a_cursor(fresh_regis
 
 
 async def test_events_carry_the_case_state_but_never_names(fresh_registry, fresh_registry_app):
-    await make_history(fresh_registry, cases=1)
+    await make_history(fresh_registry, fresh_registry_app, cases=1)
     page = (await fresh_registry.get("/v1/changes", headers=SERVICE)).json()
     last = page["changes"][-1]["data"]
     assert last["status"] == "suspended"
@@ -131,7 +136,8 @@ async def applied_rows(sessionmaker) -> list[Applied]:
 async def test_a_consumer_that_crashes_and_restarts_applies_each_change_once(
     fresh_registry, fresh_registry_app, consumer_db
 ):
-    expected = await make_history(fresh_registry, cases=4)  # 12 changes, 3 pages of 4
+    # 12 changes, 3 pages of 4
+    expected = await make_history(fresh_registry, fresh_registry_app, cases=4)
     calls = 0
 
     async def apply_then_crash(session, change):
@@ -160,7 +166,7 @@ async def test_a_consumer_that_crashes_and_restarts_applies_each_change_once(
 async def test_unknown_event_types_are_skipped_and_counted(
     fresh_registry, fresh_registry_app, consumer_db
 ):
-    expected = await make_history(fresh_registry, cases=2)  # 6 changes
+    expected = await make_history(fresh_registry, fresh_registry_app, cases=2)  # 6 changes
 
     async def apply_only_created(session, change):
         if change.type != "case.created":
@@ -178,7 +184,7 @@ async def test_unknown_event_types_are_skipped_and_counted(
 async def test_a_change_that_cannot_be_applied_stops_the_feed_there_visibly_with_backoff(
     fresh_registry, fresh_registry_app, consumer_db, caplog
 ):
-    expected = await make_history(fresh_registry, cases=3)  # 9 changes, pages of 4
+    expected = await make_history(fresh_registry, fresh_registry_app, cases=3)  # 9 changes, pages of 4
     bad = 5  # the second change of the second page
     broken = True
 
@@ -276,7 +282,7 @@ async def test_lag_and_stall_are_reported_as_gauges(fresh_registry, fresh_regist
     def gauge(name: str) -> float | None:
         return REGISTRY.get_sample_value(f"waymark_feed_{name}", {"feed": feed.feed})
 
-    expected = await make_history(fresh_registry, cases=2)  # 6 changes, pages of 4
+    expected = await make_history(fresh_registry, fresh_registry_app, cases=2)  # 6 changes, pages of 4
     broken = True
 
     async def apply(session, change):
