@@ -199,9 +199,12 @@ class AttendanceRollup(CheckinModel, table=True):
     roaring bitmap (``checkin.rollups`` keeps them; ``checkin.summaries`` reads them)."""
 
     __tablename__ = "attendance_rollups"
-    __table_args__ = (sa.Index("ix_attendance_rollups_grain_period", "grain", "period"),)
+    __table_args__ = (sa.Index("ix_attendance_rollups_cube_grain_period", "cube", "grain",
+                               "period"),)
 
     key: str = Field(primary_key=True, max_length=900)
+    # Which of ``checkin.rollups.CUBES``: the dimensions kept (the others are ``*``).
+    cube: int = Field(sa_type=sa.SmallInteger)
     grain: str = Field(max_length=8)
     period: date
     programme: str = Field(max_length=64)

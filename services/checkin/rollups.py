@@ -46,6 +46,7 @@ from datetime import UTC, date, timedelta
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import sqlalchemy as sa
 from pyroaring import BitMap
 from sqlalchemy import event
@@ -62,14 +63,25 @@ GRAINS = ("day", "week", "month")
 STAMPS = ("programme", "sex", "age_group", "nationality", "vulnerabilities", "channel",
           "reporting_centre")
 OUTCOMES = (Outcome.on_time, Outcome.late, Outcome.missed, Outcome.excused, Outcome.pending)
+# The cubes kept, each over some of the stamps (the rest summed away, ``*`` in the row):
+# a summary reads the smallest cube that has every dimension it groups by. The full
+# cube answers any grouping; the narrow ones keep the common ones small at national
+# scale (the full cube has nearly a row per case and month).
+CUBES: tuple[tuple[str, ...], ...] = (
+    (),
+    ("programme", "sex", "age_group", "nationality"),
+    ("programme", "sex", "age_group", "vulnerabilities"),
+    ("programme", "channel", "reporting_centre"),
+    STAMPS,
+)
+ANY = "*"
 NONE = "none"
 UNKNOWN = "unknown"
-SERIAL_BITS = 24
 KEYS = 256
 # (lowest age, label), oldest first: the first one reached is the person's group.
 AGE_GROUPS = ((65, "65+"), (50, "50-64"), (35, "35-49"), (25, "25-34"), (18, "18-24"), (0, "0-17"))
-# The case's bitmap member (``member``) in SQL: 255 << 24 needs more than 32 signed bits.
-MEMBER = sa.cast(CaseCopy.record_key, sa.BigInteger) * (1 << SERIAL_BITS) + CaseCopy.serial
+# The case in a bitmap: its serial.
+MEMBER = CaseCopy.serial
 ROLLUP = AttendanceRollup.__table__  # type: ignore[attr-defined]
 WINDOWS = ExpectedCheckin.__table__  # type: ignore[attr-defined]
 
@@ -100,22 +112,33 @@ def period_start(grain: str, day: date) -> date:
     return day
 
 
-def member(case: CaseCopy) -> int:
-    """The case in a bitmap: its record key in the top byte, its serial below."""
-    assert case.serial is not None
-    return (case.record_key << SERIAL_BITS) | case.serial
+def key_sums(keys: Any, bitmaps: Sequence[BitMap]) -> list[int]:
+    """The sum of the record keys of the cases in each bitmap, modulo 256, with
+    ``keys`` the record key of every serial (a numpy array, ``record_keys``)."""
+    return [int(keys[np.frombuffer(b.to_array(), dtype=np.uint32)].sum()) % KEYS
+            if len(b) else 0 for b in bitmaps]
 
 
-def key_sum(cases: BitMap) -> int:
-    """The sum of the record keys of the cases in ``cases``, modulo 256."""
-    if len(cases) <= 2048:
-        return sum(m >> SERIAL_BITS for m in cases) % KEYS
-    total, below = 0, 0
-    for k in range(1, KEYS):
-        upto = cases.rank((k << SERIAL_BITS) - 1)  # members with a key under k
-        total += (k - 1) * (upto - below)
-        below = upto
-    return (total + (KEYS - 1) * (len(cases) - below)) % KEYS
+_KEYS: dict[str, tuple[tuple[int, int, int], Any]] = {}
+
+
+def record_keys_sync(session: Session) -> Any:
+    """Every case's record key by serial (a numpy array), cached per database while the
+    case copies' count, top serial and key sum stay the same (keys never change; copies
+    are only added, except by tests)."""
+    conn = session.connection()
+    stamp = tuple(conn.execute(sa.select(
+        sa.func.count(), sa.func.coalesce(sa.func.max(CaseCopy.serial), 0),
+        sa.func.coalesce(sa.func.sum(CaseCopy.record_key), 0))).one())
+    cached = _KEYS.get(str(conn.engine.url))
+    if cached is not None and cached[0] == stamp:
+        return cached[1]
+    keys = np.zeros(int(stamp[1]) + 1, dtype=np.int64)
+    for serial, key in conn.execute(sa.select(CaseCopy.serial, CaseCopy.record_key)
+                                    .where(CaseCopy.serial.is_not(None))):
+        keys[serial] = key
+    _KEYS[str(conn.engine.url)] = (stamp, keys)  # type: ignore[assignment]
+    return keys
 
 
 # --- stamping -------------------------------------------------------------------------
@@ -175,9 +198,23 @@ def cell_of(values: Any) -> Cell:
                 tuple(str(get(n)) if get(n) is not None else NONE for n in STAMPS))
 
 
-def rollup_key(grain: str, day: date, stamps: Sequence[str]) -> str:
-    # A unit separator cannot be typed into a reporting centre or a programme.
-    return "\x1f".join((grain, period_start(grain, day).isoformat(), *stamps))
+def masked(cube: int, stamps: Sequence[str]) -> tuple[str, ...]:
+    """The stamps as the cube keeps them: those it is not over are ``*``."""
+    return tuple(v if n in CUBES[cube] else ANY for n, v in zip(STAMPS, stamps, strict=True))
+
+
+def rollup_key(cube: int, grain: str, day: date, stamps: Sequence[str]) -> str:
+    """The rollup row a window with ``stamps`` on ``day`` counts in (``stamps`` already
+    masked for the cube). A unit separator cannot be typed into a centre's name."""
+    return "\x1f".join((str(cube), grain, period_start(grain, day).isoformat(), *stamps))
+
+
+def _rows_of(day: date, stamps: Sequence[str]) -> Iterable[tuple[str, int, str, tuple[str, ...]]]:
+    """(key, cube, grain, masked stamps) of every rollup row a window counts in."""
+    for cube in range(len(CUBES)):
+        kept = masked(cube, stamps)
+        for grain in GRAINS:
+            yield rollup_key(cube, grain, day, kept), cube, grain, kept
 
 
 def _old_cell(window: ExpectedCheckin) -> Cell | None:
@@ -205,7 +242,7 @@ def fold_sync(session: Session, moves: Iterable[tuple[Cell | None, Cell | None]]
     counts: dict[str, list[int]] = defaultdict(lambda: [0] * (2 * len(OUTCOMES)))
     adds: dict[str, set[uuid.UUID]] = defaultdict(set)
     removes: dict[str, set[uuid.UUID]] = defaultdict(set)
-    rows: dict[str, tuple[str, date, tuple[str, ...]]] = {}
+    rows: dict[str, tuple[int, str, date, tuple[str, ...]]] = {}
     cases: set[uuid.UUID] = set()
     for old, new in moves:
         if old == new:
@@ -215,9 +252,8 @@ def fold_sync(session: Session, moves: Iterable[tuple[Cell | None, Cell | None]]
                 continue
             cases.add(cell.case_id)
             slot = OUTCOMES.index(Outcome(cell.status))
-            for grain in GRAINS:
-                key = rollup_key(grain, cell.day, cell.stamps)
-                rows[key] = (grain, period_start(grain, cell.day), cell.stamps)
+            for key, cube, grain, kept in _rows_of(cell.day, cell.stamps):
+                rows[key] = (cube, grain, period_start(grain, cell.day), kept)
                 counts[key][slot] += sign
                 counts[key][len(OUTCOMES) + slot] += sign * cell.window_key
                 if sign > 0:
@@ -232,15 +268,15 @@ def fold_sync(session: Session, moves: Iterable[tuple[Cell | None, Cell | None]]
     # A case stays in a row's bitmap while one of its windows is still in the row.
     left = {r[0] for r in removes.items() if r[1]}
     if left:
-        days = [rows[k][1] for k in left]
+        days = [rows[k][2] for k in left]
         still = conn.execute(sa.select(
             WINDOWS.c.case_id, WINDOWS.c.local_date, *(WINDOWS.c[n] for n in STAMPS))
             .where(WINDOWS.c.case_id.in_({c for k in left for c in removes[k]}),
                    WINDOWS.c.local_date >= min(days),
                    WINDOWS.c.local_date < max(days) + timedelta(days=31))).all()
-        present = {(rollup_key(g, r.local_date, tuple(
-            str(r._mapping[n]) if r._mapping[n] is not None else NONE for n in STAMPS)),
-            r.case_id) for r in still for g in GRAINS}
+        present = {(key, r.case_id) for r in still for key, *_ in _rows_of(
+            r.local_date, tuple(str(r._mapping[n]) if r._mapping[n] is not None else NONE
+                                for n in STAMPS))}
         for key in left:
             removes[key] = {c for c in removes[key] if (key, c) not in present}
     insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
@@ -248,8 +284,8 @@ def fold_sync(session: Session, moves: Iterable[tuple[Cell | None, Cell | None]]
     for chunk in range(0, len(ordered), 500):
         keys = ordered[chunk:chunk + 500]
         conn.execute(insert(ROLLUP).on_conflict_do_nothing(), [
-            {"key": k, "grain": rows[k][0], "period": rows[k][1],
-             **dict(zip(STAMPS, rows[k][2], strict=True)), "cases": BitMap().serialize(),
+            {"key": k, "cube": rows[k][0], "grain": rows[k][1], "period": rows[k][2],
+             **dict(zip(STAMPS, rows[k][3], strict=True)), "cases": BitMap().serialize(),
              **dict.fromkeys(OUTCOMES, 0), **{f"{o}_keys": 0 for o in OUTCOMES}}
             for k in keys])
         current = conn.execute(sa.select(ROLLUP).where(ROLLUP.c.key.in_(keys))
@@ -350,13 +386,13 @@ def rebuild_on(conn: sa.Connection) -> int:
     for r in result:
         stamps = tuple(str(r._mapping[n]) if r._mapping[n] is not None else NONE
                        for n in STAMPS)
-        for grain in GRAINS:
-            key = rollup_key(grain, r.local_date, stamps)
+        for key, cube, grain, kept in _rows_of(r.local_date, stamps):
             row = acc.get(key)
             if row is None:
                 row = acc[key] = {
-                    "key": key, "grain": grain, "period": period_start(grain, r.local_date),
-                    **dict(zip(STAMPS, stamps, strict=True)), "cases": BitMap(),
+                    "key": key, "cube": cube, "grain": grain,
+                    "period": period_start(grain, r.local_date),
+                    **dict(zip(STAMPS, kept, strict=True)), "cases": BitMap(),
                     **dict.fromkeys(OUTCOMES, 0), **{f"{o}_keys": 0 for o in OUTCOMES}}
             row[r.status] += 1
             row[f"{r.status}_keys"] = (row[f"{r.status}_keys"] + r.record_key) % KEYS

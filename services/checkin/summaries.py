@@ -55,7 +55,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from checkin.cellkey import PTable
 from checkin.enums import Outcome
 from checkin.models import AttendanceRollup
-from checkin.rollups import NONE, OUTCOMES, key_sum, period_start
+from checkin.rollups import CUBES, NONE, OUTCOMES, key_sums, period_start, record_keys_sync
 
 DIMENSIONS = ("programme", "sex", "age_group", "nationality", "vulnerability", "channel",
               "reporting_centre", "period")
@@ -113,36 +113,40 @@ class _Tally:
     counts: list[int] = field(default_factory=lambda: [0] * len(OUTCOMES))
     keys: list[int] = field(default_factory=lambda: [0] * len(OUTCOMES))
     bitmaps: list[BitMap] = field(default_factory=list)
+    people: BitMap | None = None
 
-    def add(self, row: Any, bitmap: BitMap) -> None:
-        for i, outcome in enumerate(OUTCOMES):
-            self.counts[i] += row._mapping[outcome]
-            self.keys[i] += row._mapping[f"{outcome}_keys"]
-        self.bitmaps.append(bitmap)
+    def add(self, sums: Sequence[int]) -> None:
+        for i in range(len(OUTCOMES)):
+            self.counts[i] += sums[i]
+            self.keys[i] += sums[len(OUTCOMES) + i]
 
-    def cells(self) -> dict[str, tuple[int, int]]:
+    def union(self) -> BitMap:
+        if self.people is None:
+            self.people = BitMap.union(*self.bitmaps) if self.bitmaps else BitMap()
+        return self.people
+
+    def cells(self, people_key: int) -> dict[str, tuple[int, int]]:
         """Each count with the sum of its units' record keys."""
-        people = BitMap.union(*self.bitmaps) if self.bitmaps else BitMap()
-        cells = {"people": (len(people), key_sum(people)),
+        cells = {"people": (len(self.union()), people_key),
                  "expected": (sum(self.counts), sum(self.keys))}
         cells.update({o: (self.counts[i], self.keys[i]) for i, o in enumerate(OUTCOMES)})
         return cells
 
 
-def _groups(row: Any, group_by: Sequence[str], period: Period | None,
-            day: date) -> list[tuple[str, ...]]:
-    """The rows (one, or one per vulnerability flag) a rollup row counts in."""
+def _groups(values: Sequence[Any], group_by: Sequence[str], period: Period | None
+            ) -> list[tuple[str, ...]]:
+    """The rows (one, or one per vulnerability flag) a rollup group counts in; ``values``
+    are the group's columns in ``group_by`` order, ``period`` last (its start date)."""
     keys: list[tuple[str, ...]] = [()]
-    for dim in group_by:
+    for dim, value in zip(group_by, values, strict=False):
         if dim == "vulnerability":
-            values = sorted(set(filter(None, row.vulnerabilities.split("|")))) \
-                or [NO_VULNERABILITY]
+            names = sorted(set(filter(None, value.split("|")))) or [NO_VULNERABILITY]
         elif dim == "period":
             assert period is not None
-            values = [period_label(period, day)]
+            names = [period_label(period, values[-1])]
         else:
-            values = [getattr(row, dim)]
-        keys = [key + (value,) for key in keys for value in values]
+            names = [value]
+        keys = [key + (name,) for key in keys for name in names]
     return keys
 
 
@@ -187,31 +191,57 @@ async def attendance(
         raise ValueError("a dimension is repeated")
     if ("period" in group_by) != (period is not None):
         raise ValueError("period is grouped by exactly when it is given")
+    stamps = {"vulnerabilities" if d == "vulnerability" else d for d in group_by} - {"period"}
+    cube = min((i for i, dims in enumerate(CUBES) if stamps <= set(dims)),
+               key=lambda i: len(CUBES[i]))
     pieces = cover(since, until, period)
     by_grain: dict[str, list[date]] = {}
     for grain, start in pieces:
         by_grain.setdefault(grain, []).append(start)
-    condition = sa.or_(*(sa.and_(ROLLUP.c.grain == grain, ROLLUP.c.period.in_(starts))
-                         for grain, starts in by_grain.items()))
+    condition = sa.and_(ROLLUP.c.cube == cube, sa.or_(*(
+        sa.and_(ROLLUP.c.grain == grain, ROLLUP.c.period.in_(starts))
+        for grain, starts in by_grain.items())))
+    # The columns a group is told by: the dimensions asked for, the period's start last.
+    columns = [ROLLUP.c["vulnerabilities" if d == "vulnerability" else d]
+               for d in group_by if d != "period"]
+    if period is not None:
+        columns.append(ROLLUP.c.period)
+        group_by = [d for d in group_by if d != "period"] + ["period"]
+    sums = [sa.func.sum(ROLLUP.c[o]) for o in OUTCOMES] + \
+        [sa.func.sum(ROLLUP.c[f"{o}_keys"]) for o in OUTCOMES]
+    # Counts and key sums add up: the database sums them per group.
+    targets: dict[tuple[Any, ...], list[tuple[str, ...]]] = {}
     tallies: dict[tuple[str, ...], _Tally] = {}
     total = _Tally()
-    result = await session.stream(sa.select(ROLLUP).where(condition))
+    for row in (await session.execute(
+            sa.select(*columns, *sums).where(condition).group_by(*columns))).all():
+        values, numbers = tuple(row[:len(columns)]), [int(n or 0) for n in row[len(columns):]]
+        total.add(numbers)
+        targets[values] = _groups(values, group_by, period) if group_by else []
+        for key in targets[values]:
+            tallies.setdefault(key, _Tally()).add(numbers)
+    # People do not add up: every row's bitmap, unioned per group.
+    result = await session.stream(sa.select(*columns, ROLLUP.c.cases).where(condition))
     async for row in result:
-        bitmap = BitMap.deserialize(row.cases)
-        total.add(row, bitmap)
-        if group_by:
-            for key in _groups(row, group_by, period, row.period):
-                tallies.setdefault(key, _Tally()).add(row, bitmap)
+        bitmap = BitMap.deserialize(row[-1])
+        total.bitmaps.append(bitmap)
+        for key in targets.get(tuple(row[:-1]), ()):
+            tallies[key].bitmaps.append(bitmap)
+    ordered = sorted(tallies)
+    people_keys = [0] * (len(ordered) + 1)
+    if audience == Audience.cell_key:
+        keys = await session.run_sync(record_keys_sync)
+        people_keys = key_sums(keys, [*(tallies[k].union() for k in ordered), total.union()])
     rows, withheld = [], 0
-    for key in sorted(tallies):
-        published = _publish(tallies[key].cells(), audience, ptable, threshold)
+    for key, people_key in zip(ordered, people_keys, strict=False):
+        published = _publish(tallies[key].cells(people_key), audience, ptable, threshold)
         if published["people"] is None:
             withheld += 1
             continue
         rows.append({**dict(zip(group_by, key, strict=True)), **published})
     return {"rows": rows,
             "total": {**dict.fromkeys(group_by, ALL),
-                      **_publish(total.cells(), audience, ptable, threshold)},
+                      **_publish(total.cells(people_keys[-1]), audience, ptable, threshold)},
             "withheld_rows": withheld}
 
 

@@ -88,6 +88,7 @@ def upgrade() -> None:
     op.create_table(
         'attendance_rollups',
         sa.Column('key', String(length=900), nullable=False),
+        sa.Column('cube', sa.SmallInteger(), nullable=False),
         sa.Column('grain', String(length=8), nullable=False),
         sa.Column('period', sa.Date(), nullable=False),
         sa.Column('programme', String(length=64), nullable=False),
@@ -103,8 +104,8 @@ def upgrade() -> None:
         sa.Column('cases', sa.LargeBinary(), nullable=False),
         sa.PrimaryKeyConstraint('key', name=op.f('pk_attendance_rollups')),
     )
-    op.create_index('ix_attendance_rollups_grain_period', 'attendance_rollups',
-                    ['grain', 'period'], unique=False)
+    op.create_index('ix_attendance_rollups_cube_grain_period', 'attendance_rollups',
+                    ['cube', 'grain', 'period'], unique=False)
     with op.batch_alter_table('case_copies', schema=None) as batch_op:
         batch_op.add_column(sa.Column('record_key', sa.SmallInteger(), nullable=True))
         batch_op.add_column(sa.Column('serial', sa.Integer(), nullable=True))
@@ -142,5 +143,5 @@ def downgrade() -> None:
         batch_op.drop_constraint(batch_op.f('uq_case_copies_serial'), type_='unique')
         batch_op.drop_column('serial')
         batch_op.drop_column('record_key')
-    op.drop_index('ix_attendance_rollups_grain_period', table_name='attendance_rollups')
+    op.drop_index('ix_attendance_rollups_cube_grain_period', table_name='attendance_rollups')
     op.drop_table('attendance_rollups')
