@@ -288,9 +288,15 @@ def fold_sync(session: Session, moves: Iterable[tuple[Cell | None, Cell | None]]
              **dict(zip(STAMPS, rows[k][3], strict=True)), "cases": BitMap().serialize(),
              **dict.fromkeys(OUTCOMES, 0), **{f"{o}_keys": 0 for o in OUTCOMES}}
             for k in keys])
-        current = conn.execute(sa.select(ROLLUP).where(ROLLUP.c.key.in_(keys))
+        current = conn.execute(sa.select(*(c for c in ROLLUP.c if c.name != "cases"))
+                               .where(ROLLUP.c.key.in_(keys))
                                .order_by(ROLLUP.c.key).with_for_update()).all()
-        updates, gone = [], []
+        # Bitmaps are read and written only where a case comes or goes: most changes
+        # (an outcome, within the same dimensions) move counts alone.
+        moving = [k for k in keys if adds.get(k) or removes.get(k)]
+        bitmaps = dict(conn.execute(sa.select(ROLLUP.c.key, ROLLUP.c.cases)
+                                    .where(ROLLUP.c.key.in_(moving))).all()) if moving else {}
+        counted, rewritten, gone = [], [], []
         for row in current:
             delta = counts[row.key]
             values = {o: row._mapping[o] + delta[i] for i, o in enumerate(OUTCOMES)}
@@ -299,12 +305,16 @@ def fold_sync(session: Session, moves: Iterable[tuple[Cell | None, Cell | None]]
                 continue
             values.update({f"{o}_keys": (row._mapping[f"{o}_keys"] + delta[len(OUTCOMES) + i])
                            % KEYS for i, o in enumerate(OUTCOMES)})
-            bitmap = BitMap.deserialize(row.cases)
+            if row.key not in bitmaps:
+                counted.append({"k": row.key, **values})
+                continue
+            bitmap = BitMap.deserialize(bitmaps[row.key])
             bitmap.difference_update(BitMap(members[c] for c in removes.get(row.key, ())))
             bitmap.update(BitMap(members[c] for c in adds.get(row.key, ())))
-            updates.append({"k": row.key, **values, "cases": bitmap.serialize()})
-        if updates:
-            conn.execute(ROLLUP.update().where(ROLLUP.c.key == sa.bindparam("k")), updates)
+            rewritten.append({"k": row.key, **values, "cases": bitmap.serialize()})
+        for updates in (counted, rewritten):
+            if updates:
+                conn.execute(ROLLUP.update().where(ROLLUP.c.key == sa.bindparam("k")), updates)
         if gone:
             conn.execute(ROLLUP.delete().where(ROLLUP.c.key.in_(gone)))
 
@@ -335,6 +345,7 @@ def _stamp_before_flush(session: Session, _context: Any, _instances: Any) -> Non
                 new_cases[obj.case_id] = obj
                 if obj.serial is None:
                     obj.serial = _next_serial(session)
+        due = []
         for obj in list(session.new) + list(session.dirty):
             if not isinstance(obj, ExpectedCheckin):
                 continue
@@ -344,8 +355,14 @@ def _stamp_before_flush(session: Session, _context: Any, _instances: Any) -> Non
             if planned and obj.local_date is not None and obj.programme is not None:
                 continue  # stamped by its writer
             if planned or first_decision:
-                case = new_cases.get(obj.case_id) or session.get(CaseCopy, obj.case_id)
-                _stamp(obj, case, planned=planned)
+                due.append((obj, planned))
+        # The cases in one query, not one each (a day's outcomes decided at once).
+        wanted = {obj.case_id for obj, _ in due} - set(new_cases)
+        if wanted:
+            new_cases.update((c.case_id, c) for c in session.execute(
+                sa.select(CaseCopy).where(CaseCopy.case_id.in_(wanted))).scalars())
+        for obj, planned in due:
+            _stamp(obj, new_cases.get(obj.case_id), planned=planned)
     session.info.pop("waymark_serial", None)
 
 
