@@ -137,6 +137,10 @@ def _groups(values: Sequence[Any], group_by: Sequence[str], period: Period | Non
             ) -> list[tuple[str, ...]]:
     """The rows (one, or one per vulnerability flag) a rollup group counts in; ``values``
     are the group's columns in ``group_by`` order, ``period`` last (its start date)."""
+    if "vulnerability" not in group_by:  # one row: the values, the period's label last
+        if period is None:
+            return [tuple(values)]
+        return [(*values[:-1], period_label(period, values[-1]))]
     keys: list[tuple[str, ...]] = [()]
     for dim, value in zip(group_by, values, strict=False):
         if dim == "vulnerability":
@@ -221,8 +225,8 @@ async def attendance(
         for key in targets[values]:
             tallies.setdefault(key, _Tally()).add(numbers)
     # People do not add up: every row's bitmap, unioned per group.
-    result = await session.stream(sa.select(*columns, ROLLUP.c.cases).where(condition))
-    async for row in result:
+    # All at once: streaming row by row costs a context switch a row.
+    for row in (await session.execute(sa.select(*columns, ROLLUP.c.cases).where(condition))):
         bitmap = BitMap.deserialize(row[-1])
         total.bitmaps.append(bitmap)
         for key in targets.get(tuple(row[:-1]), ()):
