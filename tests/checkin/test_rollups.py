@@ -165,3 +165,49 @@ async def test_rollups_equal_the_raw_rows_after_any_sequence(app, operations):
                     c: result["total"][c] for c in counts}}
         raw = await _raw(app, group_by, since, until)
         assert ours == (raw or ({(): dict.fromkeys(counts, 0)} if not group_by else {}))
+
+
+def test_the_migration_stamps_the_windows_there_were(tmp_path):
+    """che0009 on a database with a case, a check-in and two windows: keys drawn, the
+    windows stamped (local date in the case's zone, age group on it, sorted flags, the
+    check-in's channel and centre) and the rollups built from them."""
+    import sqlite3
+
+    path = tmp_path / "checkin.db"
+    url = f"sqlite+aiosqlite:///{path}"
+    upgrade("checkin", url, "che0008")
+    case_id, checkin_id = uuid.uuid4().hex, uuid.uuid4().hex
+    with sqlite3.connect(path) as db:
+        db.execute(
+            "INSERT INTO case_copies (case_id, version, reference, keypad_reference, status, "
+            "language, caseworker, delegations, programme, sex, nationality, date_of_birth, "
+            "vulnerabilities, channels, rrule, window_opens, window_hours, grace_hours, "
+            "timezone, starts_on, updated_at) VALUES (?, 1, 'ABCD1234', '1234567890', "
+            "'active', 'en', 'alice', '[]', 'A', 'female', 'SD', '2009-01-08', '[\"b\",\"a\"]', "
+            "'[\"sms\"]', 'FREQ=WEEKLY', '09:00:00.000000', 10, 24, 'Asia/Tokyo', '2026-12-01', "
+            "'2026-12-01 00:00:00.000000')", (case_id,))
+        db.execute("INSERT INTO checkins (id, case_id, channel, received_at, timing, "
+                   "reporting_centre) VALUES (?, ?, 'in_person', '2027-01-07 01:00:00.000000', "
+                   "'on_time', 'Croydon')", (checkin_id, case_id))
+        for opens, status, checkin in (("2027-01-06 23:30:00.000000", "on_time", checkin_id),
+                                       ("2027-01-13 23:30:00.000000", "missed", None)):
+            db.execute("INSERT INTO expected_checkins (id, case_id, opens_at, closes_at, "
+                       "grace_ends_at, status, checkin_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                       (uuid.uuid4().hex, case_id, opens, opens, opens, status, checkin))
+    upgrade("checkin", url)
+    with sqlite3.connect(path) as db:
+        [(key, serial)] = db.execute("SELECT record_key, serial FROM case_copies").fetchall()
+        assert 0 <= key < 256 and serial == 1
+        windows = db.execute(
+            "SELECT local_date, programme, sex, age_group, nationality, vulnerabilities, "
+            "channel, reporting_centre, status FROM expected_checkins ORDER BY opens_at").fetchall()
+        # Tokyo is 9 hours ahead; 18 on 8 January.
+        assert windows == [
+            ("2027-01-07", "A", "female", "0-17", "SD", "a|b", "in_person", "Croydon", "on_time"),
+            ("2027-01-14", "A", "female", "18-24", "SD", "a|b", "none", "none", "missed")]
+        assert all(0 <= k < 256 for (k,) in db.execute(
+            "SELECT record_key FROM expected_checkins"))
+        # Every cube holds both windows once per grain.
+        assert db.execute("SELECT cube, sum(on_time), sum(missed) FROM attendance_rollups "
+                          "GROUP BY cube").fetchall() == [
+            (cube, 3, 3) for cube in range(len(rollups.CUBES))]
