@@ -192,8 +192,12 @@ class Cell(NamedTuple):
     stamps: tuple[str, ...]
 
 
-def cell_of(values: Any) -> Cell:
+def cell_of(values: Any) -> Cell | None:
+    """Where a window (or its values) counts; ``None`` for a row written without stamps
+    (by hand, outside the service), which counts from its first stamping on."""
     get = values.get if isinstance(values, dict) else lambda n: getattr(values, n)
+    if get("local_date") is None:
+        return None
     return Cell(get("case_id"), get("record_key"), str(get("status")), get("local_date"),
                 tuple(str(get(n)) if get(n) is not None else NONE for n in STAMPS))
 
@@ -231,8 +235,6 @@ def _old_cell(window: ExpectedCheckin) -> Cell | None:
             values[name] = None
         else:
             values[name] = getattr(window, name)
-    if values["local_date"] is None:
-        return None
     return cell_of(values)
 
 
