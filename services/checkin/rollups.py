@@ -27,10 +27,21 @@ and a summary unions the bitmaps of the rows it reads: exact distinct counts at 
 grouping and any range, in a few milliseconds per thousand rows, and small (a bitmap
 of n cases takes about 2n bytes). Per-case period rows were the alternative; they are
 exact only for whole periods, and a query over them is a ``COUNT(DISTINCT)`` over a
-million rows a month, the scan this avoids. A case's bitmap member is
-``record_key << 24 | serial``: its record key is the member's top byte, so the cell key
-of a people count (the sum of its cases' record keys) comes from the bitmap alone.
-Serials fit 24 bits: 16.7 million cases.
+million rows a month, the scan this avoids. A case's bitmap member is its serial
+(dense, so a row's bitmap compresses to about 2 bytes a case); the cell key of a
+people count (the sum of its cases' record keys) is looked up by serial
+(``record_keys_sync``, cached).
+
+Cubes. The full combination of the seven stamps has nearly a row per case and month
+at national scale, so narrower cubes are kept beside it (``CUBES``: the total;
+programme × sex × age × nationality; programme × sex × age × vulnerabilities;
+programme × channel × centre), and a summary reads the smallest one that has its
+dimensions; the full cube answers any other grouping.
+
+Known limit of the same transaction: every change updates the total's day, week and
+month rows, so concurrent check-ins queue on them until they commit. If that ever
+shows, append the moves to a log in the transaction instead and run ``fold_sync``
+over it from a job: it already folds in batches.
 
 A case leaves a row's bitmap only when none of its windows is left in that row (a
 check-in moves a window from channel ``none`` to ``sms``, while the case's other
