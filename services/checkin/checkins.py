@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
+from checkin import rollups
 from checkin.cases import get_case
 from checkin.enums import ATTENDED, OUTSTANDING, Channel, IdentityCheck, Outcome, Timing
 from checkin.events import CheckinRecorded, ExpectedCheckinOutcome, publish_events
@@ -88,10 +89,15 @@ async def record_checkin(
     await session.execute(_INSERT_CHECKIN, checkin.model_dump())
     events: list[CheckinRecorded | ExpectedCheckinOutcome] = [CheckinRecorded.of(checkin)]
     if expected is not None:
-        settled = {"status": Outcome(timing), "checkin_id": checkin.id, "decided_at": now}
+        before = rollups.cell_of(expected)
+        settled = {"status": Outcome(timing), "checkin_id": checkin.id, "decided_at": now,
+                   **rollups.settled_values(expected, case, channel=channel,
+                                            reporting_centre=reporting_centre)}
         await session.execute(_SETTLE, {**settled, "expected_id": expected.id})
         for name, value in settled.items():  # the loaded row, as now stored
             set_committed_value(expected, name, value)
+        # A core update: the session's hooks do not see it, so the rollups are told here.
+        await rollups.fold(session, [(before, rollups.cell_of(expected))])
         events.append(ExpectedCheckinOutcome.of(expected))
     await publish_events(session, *events)
     count_on_commit(session, CHECKINS, channel=channel, timing=timing)

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from pydantic import AliasChoices, Field, model_validator
 
+from checkin import cellkey
 from shared.config import ServiceSettings
 
 DEV_PIN_KEY = "dev-only-pin-key-change-me"
@@ -31,8 +32,17 @@ class CheckinSettings(ServiceSettings):
     # jobs (extend the horizon, decide missed check-ins) run; 0 turns them off.
     schedule_horizon_days: int = Field(56, ge=7, le=366)
     jobs_seconds: float = Field(60.0, validation_alias="WAYMARK_CHECKIN_JOBS_SECONDS")
-    # Attendance summaries withhold any count under this.
+    # An authority's attendance summaries withhold any count that ends under this after
+    # cell-key perturbation, with the perturbation table (``pcv,ckey,pvalue`` CSV) at
+    # ``ptable``, the shipped one when unset (``checkin.cellkey``).
     suppression_threshold: int = Field(5, ge=1)
+    ptable: str | None = Field(None, validation_alias="WAYMARK_PTABLE")
+
+    @model_validator(mode="after")
+    def check_ptable(self) -> CheckinSettings:
+        if self.ptable is not None:  # read at start-up: a bad file stops it, not a request
+            cellkey.load(self.ptable)
+        return self
 
     @model_validator(mode="after")
     def check_pin_key(self) -> CheckinSettings:

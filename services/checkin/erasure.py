@@ -26,8 +26,9 @@ more. A case copy is never made from it."""
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, date, timedelta
+from datetime import date, timedelta
 from functools import partial
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -48,8 +49,8 @@ from checkin.models import (
     Reply,
     VoiceCall,
 )
+from checkin.rollups import NONE, age_group
 from checkin.schedule import plan_schedule
-from checkin.summaries import age_group
 from shared.audit import AuditTables, append
 from shared.auth import Role
 from shared.db import after_commit, reclaim, utcnow
@@ -58,8 +59,10 @@ from shared.db import after_commit, reclaim, utcnow
 FEED_ACTOR = "registry-feed"
 
 # Every table an erasure writes to: reclaimed after the commit (``shared.db.reclaim``).
-TABLES = ("case_copies", "expected_checkins", "checkins", "pins", "pin_failures", "pin_locks",
-          "voice_calls", "replies", "follow_ups", "change_events")
+TABLES = ("case_copies", "expected_checkins", "attendance_rollups", "checkins", "pins",
+          "pin_failures", "pin_locks", "voice_calls", "replies", "follow_ups", "change_events")
+# What an erased case's in-person windows count under as their reporting centre.
+ERASED_CENTRE = "erased"
 _OPT_EVENTS = (EventType.contact_opted_out, EventType.contact_opted_in)
 
 
@@ -79,7 +82,9 @@ async def erase_case(session: AsyncSession, *, case_id: uuid.UUID, version: int,
         if copy.status != CaseStatus.active:  # pending windows still to come are withdrawn
             await plan_schedule(session, case=copy, now=now, horizon=timedelta(0))
         if copy.date_of_birth is not None:
-            await _keep_age_groups(session, case_id=case_id, date_of_birth=copy.date_of_birth)
+            await _keep_age_groups(session, case_id=case_id, date_of_birth=copy.date_of_birth,
+                                   timezone=copy.timezone)
+        await _forget_centres(session, case_id=case_id)
         copy.phone_hash = copy.date_of_birth = None
         copy.erased_at = copy.erased_at or now
         copy.updated_at = now
@@ -113,12 +118,25 @@ async def erase_case(session: AsyncSession, *, case_id: uuid.UUID, version: int,
 
 
 async def _keep_age_groups(session: AsyncSession, *, case_id: uuid.UUID,
-                           date_of_birth: date) -> None:
-    """Write on each window the age group it counts in, as ``summaries`` computes it."""
+                           date_of_birth: date, timezone: str) -> None:
+    """Write on each window the age group it counts in, where it is not written yet
+    (windows are stamped when planned: only rows older than that need it)."""
     rows = (await session.execute(sa.select(ExpectedCheckin).where(
         ExpectedCheckin.case_id == case_id, ExpectedCheckin.age_group.is_(None)))).scalars()
     for row in rows:
-        row.age_group = age_group(date_of_birth, row.opens_at.astimezone(UTC).date())
+        row.age_group = age_group(date_of_birth, row.opens_at.astimezone(ZoneInfo(timezone)).date())
+
+
+async def _forget_centres(session: AsyncSession, *, case_id: uuid.UUID) -> None:
+    """The reporting centre is typed freely and may say something of the person: the
+    windows' copy goes too, and they count under ``erased`` from then on (the one
+    dimension a summary answers differently after an erasure). Through the ORM, so the
+    rollups follow (``checkin.rollups``)."""
+    rows = (await session.execute(sa.select(ExpectedCheckin).where(
+        ExpectedCheckin.case_id == case_id,
+        ExpectedCheckin.reporting_centre.not_in((NONE, ERASED_CENTRE))))).scalars()
+    for row in rows:
+        row.reporting_centre = ERASED_CENTRE
 
 
 async def _scrub_feed(session: AsyncSession, *, case_id: uuid.UUID, number: str | None) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import uuid
 from datetime import date, datetime, time
 
@@ -72,6 +73,11 @@ class CaseCopy(CheckinModel, table=True):
     planned_until: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     erased_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # For summaries (``checkin.rollups``): a random key 0-255 fixed for the case's life
+    # (the cell-key method's record key for people), and a serial number that, with the
+    # key, names the case in the rollups' bitmaps. Neither says anything about the person.
+    record_key: int = Field(default_factory=lambda: secrets.randbelow(256), sa_type=sa.SmallInteger)
+    serial: int | None = Field(default=None, unique=True, nullable=True)
 
 
 class FeedCursor(FeedCursorBase, CheckinModel, table=True):
@@ -169,9 +175,56 @@ class ExpectedCheckin(CheckinModel, table=True):
     outage_id: uuid.UUID | None = Field(default=None)
     # The last reminder's delivery status, as the notifications service reports it.
     reminder_status: ReminderDelivery | None = Field(default=None, sa_type=vocabulary(16))
-    # The person's age group when the window opened (``checkin.summaries``), written when
-    # the case is erased and its date of birth goes; NULL before (computed then).
+    # What summaries count the window under (``checkin.rollups``), stamped when it is
+    # planned and again when it is first decided, so a later change of the case does not
+    # rewrite the past: the record key (random, 0-255, fixed for life), the local date it
+    # opens on, and the case's programme, sex, age group on that date, nationality and
+    # vulnerabilities ('|'-joined, sorted), the check-in's channel and reporting centre
+    # (``none`` without one). NULL only on rows no flush has stamped yet.
+    record_key: int = Field(default_factory=lambda: secrets.randbelow(256), sa_type=sa.SmallInteger)
+    local_date: date | None = Field(default=None, nullable=True)
+    programme: str | None = Field(default=None, max_length=64)
+    sex: str | None = Field(default=None, max_length=16)
     age_group: str | None = Field(default=None, max_length=8)
+    nationality: str | None = Field(default=None, max_length=8)
+    vulnerabilities: str | None = Field(default=None, max_length=500)
+    channel: str | None = Field(default=None, max_length=16)
+    reporting_centre: str | None = Field(default=None, max_length=120)
+
+
+class AttendanceRollup(CheckinModel, table=True):
+    """Counts of expected check-ins by outcome for one period (a day, an ISO week or a
+    month of local opening dates) and one combination of stamped dimensions, with the
+    sum of their record keys modulo 256 per outcome, and the cases behind them as a
+    roaring bitmap (``checkin.rollups`` keeps them; ``checkin.summaries`` reads them)."""
+
+    __tablename__ = "attendance_rollups"
+    __table_args__ = (sa.Index("ix_attendance_rollups_cube_grain_period", "cube", "grain",
+                               "period"),)
+
+    key: str = Field(primary_key=True, max_length=900)
+    # Which of ``checkin.rollups.CUBES``: the dimensions kept (the others are ``*``).
+    cube: int = Field(sa_type=sa.SmallInteger)
+    grain: str = Field(max_length=8)
+    period: date
+    programme: str = Field(max_length=64)
+    sex: str = Field(max_length=16)
+    age_group: str = Field(max_length=8)
+    nationality: str = Field(max_length=8)
+    vulnerabilities: str = Field(max_length=500)
+    channel: str = Field(max_length=16)
+    reporting_centre: str = Field(max_length=120)
+    on_time: int = 0
+    late: int = 0
+    missed: int = 0
+    excused: int = 0
+    pending: int = 0
+    on_time_keys: int = 0
+    late_keys: int = 0
+    missed_keys: int = 0
+    excused_keys: int = 0
+    pending_keys: int = 0
+    cases: bytes = Field(sa_type=sa.LargeBinary)
 
 
 class Checkin(CheckinModel, table=True):

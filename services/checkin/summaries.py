@@ -1,39 +1,41 @@
-"""Attendance summaries for authorities: counts and rates of expected check-ins,
-disaggregated by programme, sex, age group, nationality and vulnerability.
+"""Attendance summaries for supervisors and authorities: counts and rates of expected
+check-ins, disaggregated, read from the rollups (``checkin.rollups``), never from the
+expected check-ins themselves.
 
-What is counted: every expected check-in whose window opens (``opens_at``, UTC) on a
-day from ``since`` to ``until`` inclusive, by its outcome (``on_time``, ``late``,
-``missed``, ``excused``, ``pending``), and ``people``, the distinct cases behind them.
+What is counted: every expected check-in whose window opens on a local date (the
+person's time zone) from ``since`` to ``until`` inclusive, by its outcome (``on_time``,
+``late``, ``missed``, ``excused``, ``pending``); ``expected`` is all of them; ``people``
+is the distinct cases behind them.
 
-- ``attendance_rate`` = (on_time + late) / (on_time + late + missed) and
-  ``on_time_rate`` = on_time / (on_time + late + missed). Excused and pending windows
-  are left out of both: an excused absence is not a failure to attend, and a pending
-  one is not decided yet. ``None`` when nothing was decided.
-- Programme, sex, nationality and vulnerabilities are the case's current values (the
-  copy kept from the registry's feed), not their history. The age group is the
-  person's age on the UTC date the window opens, so someone whose birthday falls in
-  the period can appear in two age groups. Once a case is erased its date of birth is
-  gone and each window answers with the age group written on it at erasure
-  (``checkin.erasure``): the same group, so a summary answers exactly as before.
-- ``vulnerability``: a case with several flags is counted in the row of each of its
-  flags, so those rows add up to more than the total; a case with none is in the row
-  ``none``.
+- ``attendance_rate`` = (on_time + late) / (expected − excused − pending) and
+  ``on_time_rate`` = on_time / (expected − excused − pending): an excused absence is not
+  a failure to attend, and a pending window is not decided yet. ``None`` when nothing
+  was decided (or, for an authority, when a count it needs is withheld).
+- Dimensions are those stamped on each window (``checkin.rollups``): the case's
+  programme, sex, age group on the window's local date, nationality and vulnerabilities
+  as they were when it was planned and first decided, and the check-in's ``channel``
+  and ``reporting_centre`` (``none`` without one). ``period`` groups by ISO week
+  (``2026-W49``) or month (``2026-12``) of the local date.
+- ``vulnerability``: a case with several flags is counted in the row of each, so those
+  rows add up to more than the total; a case with none is in the row ``none``.
 
-Suppression, so that no individual can be singled out (``threshold``, default 5):
+Two audiences:
 
-1. A row about fewer than ``threshold`` people is withheld whole: ``people``, every
-   count and both rates are ``None`` and ``suppressed`` is true. Only its dimension
-   values remain.
-2. Otherwise any count ``c`` with ``0 < c < threshold`` is withheld (``None``), and a
-   rate is withheld when any count it is derived from is withheld.
-3. Zero is always shown: it singles nobody out. Withheld is ``None``, never 0.
+- a supervisor gets exact counts, every row;
+- an ``authority`` gets every count perturbed by the cell-key method
+  (``checkin.cellkey``): units are cases for ``people`` and expected check-ins for the
+  outcome counts, each with its record key. Each count of each row is a cell of its
+  own, and so is the total (``total``: one cell per count over everything asked for,
+  never the sum of the rows). Rates are computed from the perturbed counts. A count
+  that ends under the threshold is withheld (``None``); a row whose ``people`` is
+  withheld is not listed at all (its dimension values could single someone out) and
+  ``withheld_rows`` says how many were left out.
 
-Known limits: complementary disclosure is handled only for rates. A withheld count can
-sometimes be recovered by subtraction, from ``expected`` minus the counts shown in the
-same row, or from the total of another request grouped differently; the counts are of
-check-ins, not people, so a large count can still be mostly one person's. Publishing
-several overlapping tables needs a person to check them, as with any statistical
-release.
+Why this defeats differencing: a withheld or small value cannot be recovered by
+subtracting published ones, because each published value carries its own noise,
+fixed by its own cell key. ``expected`` minus a row's outcomes, a total minus its
+rows, or one date range minus another gives the true count plus a sum of independent
+noises, not the true count; asking again gives the same noise, so nothing averages out.
 """
 
 from __future__ import annotations
@@ -42,149 +44,214 @@ import csv
 import io
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, timedelta
+from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
+from pyroaring import BitMap
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from checkin.cellkey import PTable
 from checkin.enums import Outcome
-from checkin.models import CaseCopy, ExpectedCheckin
+from checkin.models import AttendanceRollup
+from checkin.rollups import CUBES, NONE, OUTCOMES, key_sums, period_start, record_keys_sync
 
-DIMENSIONS = ("programme", "sex", "age_group", "nationality", "vulnerability")
-# Every outcome, in the order the columns are listed.
-OUTCOMES = (Outcome.on_time, Outcome.late, Outcome.missed, Outcome.excused, Outcome.pending)
+DIMENSIONS = ("programme", "sex", "age_group", "nationality", "vulnerability", "channel",
+              "reporting_centre", "period")
 COUNTS = ("people", "expected", *OUTCOMES)
 RATES = ("attendance_rate", "on_time_rate")
-# The counts each rate is derived from: a rate is withheld when any of them is.
-RATE_INPUTS = (Outcome.on_time, Outcome.late, Outcome.missed)
-NO_VULNERABILITY = "none"
-# (lowest age, label), oldest first: the first one reached is the person's group.
-UNKNOWN_AGE = "unknown"
-AGE_GROUPS = ((65, "65+"), (50, "50-64"), (35, "35-49"), (25, "25-34"), (18, "18-24"), (0, "0-17"))
+NO_VULNERABILITY = NONE
+ALL = "(all)"
+ROLLUP = AttendanceRollup.__table__  # type: ignore[attr-defined]
 
 
-def age_on(date_of_birth: date, day: date) -> int:
-    """Completed years on ``day`` (someone born on 29 February turns a year older on
-    1 March in common years)."""
-    return day.year - date_of_birth.year - ((day.month, day.day) < (date_of_birth.month,
-                                                                      date_of_birth.day))
+class Period(StrEnum):
+    week = "week"
+    month = "month"
 
 
-def age_group(date_of_birth: date | None, day: date) -> str:
-    if date_of_birth is None:  # erased before its windows' groups were kept: none known
-        return UNKNOWN_AGE
-    age = age_on(date_of_birth, day)
-    for lowest, label in AGE_GROUPS:
-        if age >= lowest:
-            return label
-    # Born after the window opened: a data error upstream, kept visible in the youngest group.
-    return "0-17"
+class Audience(StrEnum):
+    """Who reads: exact counts, or counts protected by the cell-key method."""
+
+    exact = "exact"
+    cell_key = "cell_key"
+
+
+def cover(since: date, until: date, period: Period | None) -> list[tuple[str, date]]:
+    """The fewest rollup periods that make up ``since``..``until``: whole months, then
+    whole weeks, then days. Grouped by week, no month is used; by month, no week that
+    crosses into another month."""
+    pieces: list[tuple[str, date]] = []
+    day = since
+    while day <= until:
+        if period != Period.week and day.day == 1:
+            following = (day.replace(day=28) + timedelta(days=4)).replace(day=1)
+            if following - timedelta(days=1) <= until:
+                pieces.append(("month", day))
+                day = following
+                continue
+        if period != Period.month or (day + timedelta(days=6)).month == day.month:
+            if day.weekday() == 0 and day + timedelta(days=6) <= until:
+                pieces.append(("week", day))
+                day += timedelta(days=7)
+                continue
+        pieces.append(("day", day))
+        day += timedelta(days=1)
+    return pieces
+
+
+def period_label(period: Period, day: date) -> str:
+    if period == Period.week:
+        year, week, _ = period_start("week", day).isocalendar()
+        return f"{year}-W{week:02d}"
+    return f"{day.year}-{day.month:02d}"
 
 
 @dataclass
 class _Tally:
-    cases: set[Any] = field(default_factory=set)
-    expected: int = 0
-    outcomes: dict[str, int] = field(default_factory=lambda: dict.fromkeys(OUTCOMES, 0))
+    counts: list[int] = field(default_factory=lambda: [0] * len(OUTCOMES))
+    keys: list[int] = field(default_factory=lambda: [0] * len(OUTCOMES))
+    bitmaps: list[BitMap] = field(default_factory=list)
+    people: BitMap | None = None
 
-    def add(self, case_id: Any, status: str) -> None:
-        self.cases.add(case_id)
-        self.expected += 1
-        if status in self.outcomes:
-            self.outcomes[status] += 1
+    def add(self, sums: Sequence[int]) -> None:
+        for i in range(len(OUTCOMES)):
+            self.counts[i] += sums[i]
+            self.keys[i] += sums[len(OUTCOMES) + i]
 
+    def union(self) -> BitMap:
+        if self.people is None:
+            self.people = BitMap.union(*self.bitmaps) if self.bitmaps else BitMap()
+        return self.people
 
-def _columns(group_by: Sequence[str]) -> list[sa.ColumnElement[Any]]:
-    """Only what the requested dimensions need: no reference, phone hash or caseworker."""
-    columns: list[Any] = [ExpectedCheckin.case_id, ExpectedCheckin.status]
-    for dim in group_by:
-        if dim == "age_group":
-            columns += [ExpectedCheckin.opens_at, ExpectedCheckin.age_group,
-                        CaseCopy.date_of_birth]
-        elif dim == "vulnerability":
-            columns.append(CaseCopy.vulnerabilities)
-        else:
-            columns.append(getattr(CaseCopy, dim))
-    return columns
+    def cells(self, people_key: int) -> dict[str, tuple[int, int]]:
+        """Each count with the sum of its units' record keys."""
+        cells = {"people": (len(self.union()), people_key),
+                 "expected": (sum(self.counts), sum(self.keys))}
+        cells.update({o: (self.counts[i], self.keys[i]) for i, o in enumerate(OUTCOMES)})
+        return cells
 
 
-def _keys(row: Any, group_by: Sequence[str]) -> Iterable[tuple[str, ...]]:
-    """The rows (one, or one per vulnerability flag) an expected check-in counts in."""
+def _groups(values: Sequence[Any], group_by: Sequence[str], period: Period | None
+            ) -> list[tuple[str, ...]]:
+    """The rows (one, or one per vulnerability flag) a rollup group counts in; ``values``
+    are the group's columns in ``group_by`` order, ``period`` last (its start date)."""
+    if "vulnerability" not in group_by:  # one row: the values, the period's label last
+        if period is None:
+            return [tuple(values)]
+        return [(*values[:-1], period_label(period, values[-1]))]
     keys: list[tuple[str, ...]] = [()]
-    for dim in group_by:
-        if dim == "age_group":
-            values = [row.age_group or age_group(row.date_of_birth,
-                                                 row.opens_at.astimezone(UTC).date())]
-        elif dim == "vulnerability":
-            values = sorted(set(row.vulnerabilities or ())) or [NO_VULNERABILITY]
+    for dim, value in zip(group_by, values, strict=False):
+        if dim == "vulnerability":
+            names = sorted(set(filter(None, value.split("|")))) or [NO_VULNERABILITY]
+        elif dim == "period":
+            assert period is not None
+            names = [period_label(period, values[-1])]
         else:
-            values = [getattr(row, dim)]
-        keys = [key + (value,) for key in keys for value in values]
+            names = [value]
+        keys = [key + (name,) for key in keys for name in names]
     return keys
 
 
-def _rate(numerator: int, denominator: int) -> float | None:
-    return round(numerator / denominator, 4) if denominator else None
+def _rate(numerator: int | None, denominator: int | None) -> float | None:
+    if numerator is None or denominator is None or denominator <= 0:
+        return None
+    return round(numerator / denominator, 4)
 
 
-def _publish(key: tuple[str, ...], tally: _Tally, group_by: Sequence[str],
+def _publish(cells: dict[str, tuple[int, int]], audience: Audience, ptable: PTable | None,
              threshold: int) -> dict[str, Any]:
-    """One output row with the suppression rule applied (see the module docstring)."""
-    row: dict[str, Any] = dict(zip(group_by, key, strict=True))
-    people = len(tally.cases)
-    if 0 < people < threshold:
-        row.update(dict.fromkeys(COUNTS + RATES), suppressed=True)
-        return row
-    counts = {"people": people, "expected": tally.expected, **tally.outcomes}
+    if audience == Audience.exact:
+        counts: dict[str, int | None] = {name: n for name, (n, _) in cells.items()}
+    else:
+        assert ptable is not None
+        counts = {name: ptable.perturb(n, k, threshold) for name, (n, k) in cells.items()}
     on_time, late = counts[Outcome.on_time], counts[Outcome.late]
-    decided = on_time + late + counts[Outcome.missed]
-    rates = {
-        "attendance_rate": _rate(on_time + late, decided),
-        "on_time_rate": _rate(on_time, decided),
-    }
-    withheld = {name for name, c in counts.items() if 0 < c < threshold}
-    for name in withheld:
-        counts[name] = None
-    if withheld & set(RATE_INPUTS):
-        rates = dict.fromkeys(RATES)
-    row.update(counts, **rates, suppressed=False)
-    return row
+    expected, excused, pending = (counts["expected"], counts[Outcome.excused],
+                                  counts[Outcome.pending])
+    decided = None
+    if expected is not None:
+        # A withheld excused or pending count was under the threshold: not recoverable
+        # from a rate either, so the rate is withheld too.
+        decided = None if excused is None or pending is None else expected - excused - pending
+    attended = None if on_time is None or late is None else on_time + late
+    return {**counts, "attendance_rate": _rate(attended, decided),
+            "on_time_rate": _rate(on_time, decided)}
 
 
 async def attendance(
-    session: AsyncSession, *, since: date, until: date, group_by: Sequence[str], threshold: int
-) -> list[dict[str, Any]]:
-    """Attendance rows for windows opening from ``since`` to ``until`` (inclusive, UTC
-    days), grouped by ``group_by`` (a subset of ``DIMENSIONS``), suppressed at
-    ``threshold``. No grouping gives one total row, even over no data."""
+    session: AsyncSession, *, since: date, until: date, group_by: Sequence[str],
+    period: Period | None = None, audience: Audience = Audience.exact,
+    ptable: PTable | None = None, threshold: int = 5,
+) -> dict[str, Any]:
+    """The summary of windows opening on local dates ``since``..``until``, grouped by
+    ``group_by`` (a subset of ``DIMENSIONS``; ``period`` needs ``period``), for
+    ``audience``: ``{"rows": [...], "total": {...}, "withheld_rows": n}``."""
     unknown = [dim for dim in group_by if dim not in DIMENSIONS]
     if unknown:
         raise ValueError(f"unknown dimension(s): {', '.join(unknown)}")
     if len(set(group_by)) != len(group_by):
         raise ValueError("a dimension is repeated")
-    start = datetime.combine(since, time.min, tzinfo=UTC)
-    end = datetime.combine(until + timedelta(days=1), time.min, tzinfo=UTC)
-    stmt = (
-        sa.select(*_columns(group_by))
-        .join(CaseCopy, CaseCopy.case_id == ExpectedCheckin.case_id)
-        .where(ExpectedCheckin.opens_at >= start, ExpectedCheckin.opens_at < end)
-    )
+    if ("period" in group_by) != (period is not None):
+        raise ValueError("period is grouped by exactly when it is given")
+    stamps = {"vulnerabilities" if d == "vulnerability" else d for d in group_by} - {"period"}
+    cube = min((i for i, dims in enumerate(CUBES) if stamps <= set(dims)),
+               key=lambda i: len(CUBES[i]))
+    pieces = cover(since, until, period)
+    by_grain: dict[str, list[date]] = {}
+    for grain, start in pieces:
+        by_grain.setdefault(grain, []).append(start)
+    condition = sa.and_(ROLLUP.c.cube == cube, sa.or_(*(
+        sa.and_(ROLLUP.c.grain == grain, ROLLUP.c.period.in_(starts))
+        for grain, starts in by_grain.items())))
+    # The columns a group is told by: the dimensions asked for, the period's start last.
+    columns = [ROLLUP.c["vulnerabilities" if d == "vulnerability" else d]
+               for d in group_by if d != "period"]
+    if period is not None:
+        columns.append(ROLLUP.c.period)
+        group_by = [d for d in group_by if d != "period"] + ["period"]
+    sums = [sa.func.sum(ROLLUP.c[o]) for o in OUTCOMES] + \
+        [sa.func.sum(ROLLUP.c[f"{o}_keys"]) for o in OUTCOMES]
+    # Counts and key sums add up: the database sums them per group.
+    targets: dict[tuple[Any, ...], list[tuple[str, ...]]] = {}
     tallies: dict[tuple[str, ...], _Tally] = {}
-    if not group_by:
-        tallies[()] = _Tally()
-    result = await session.stream(stmt)
-    async for row in result:
-        for key in _keys(row, group_by):
-            tallies.setdefault(key, _Tally()).add(row.case_id, row.status)
-    return [_publish(key, tallies[key], group_by, threshold) for key in sorted(tallies)]
+    total = _Tally()
+    for row in (await session.execute(
+            sa.select(*columns, *sums).where(condition).group_by(*columns))).all():
+        values, numbers = tuple(row[:len(columns)]), [int(n or 0) for n in row[len(columns):]]
+        total.add(numbers)
+        targets[values] = _groups(values, group_by, period) if group_by else []
+        for key in targets[values]:
+            tallies.setdefault(key, _Tally()).add(numbers)
+    # People do not add up: every row's bitmap, unioned per group.
+    # All at once: streaming row by row costs a context switch a row.
+    for row in (await session.execute(sa.select(*columns, ROLLUP.c.cases).where(condition))):
+        bitmap = BitMap.deserialize(row[-1])
+        total.bitmaps.append(bitmap)
+        for key in targets.get(tuple(row[:-1]), ()):
+            tallies[key].bitmaps.append(bitmap)
+    ordered = sorted(tallies)
+    people_keys = [0] * (len(ordered) + 1)
+    if audience == Audience.cell_key:
+        keys = await session.run_sync(record_keys_sync)
+        people_keys = key_sums(keys, [*(tallies[k].union() for k in ordered), total.union()])
+    rows, withheld = [], 0
+    for key, people_key in zip(ordered, people_keys, strict=False):
+        published = _publish(tallies[key].cells(people_key), audience, ptable, threshold)
+        if published["people"] is None:
+            withheld += 1
+            continue
+        rows.append({**dict(zip(group_by, key, strict=True)), **published})
+    return {"rows": rows,
+            "total": {**dict.fromkeys(group_by, ALL),
+                      **_publish(total.cells(people_keys[-1]), audience, ptable, threshold)},
+            "withheld_rows": withheld}
 
 
 def _cell(value: Any) -> Any:
     if value is None:
         return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
     # A dimension value opening with one of these would run as a formula in a spreadsheet.
     if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
         return "'" + value
@@ -192,8 +259,9 @@ def _cell(value: Any) -> Any:
 
 
 def to_csv(rows: Iterable[dict[str, Any]], group_by: Sequence[str]) -> str:
-    """The rows as CSV with a header; a withheld cell is empty."""
-    header = [*group_by, *COUNTS, *RATES, "suppressed"]
+    """RFC 4180: a header, CRLF line ends, fields quoted where needed; a withheld cell
+    is empty."""
+    header = [*group_by, *COUNTS, *RATES]
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(header)

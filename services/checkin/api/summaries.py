@@ -1,15 +1,17 @@
-"""Attendance summaries for authorities and supervisors: aggregates only, suppressed
-under the threshold (rules in ``checkin.summaries``). Nothing here names a case."""
+"""Attendance summaries for supervisors (exact) and authorities (cell-key perturbed):
+aggregates only (rules in ``checkin.summaries``). Nothing here names a case."""
 
 from __future__ import annotations
 
+import json
 from datetime import date
+from enum import StrEnum
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from checkin import summaries
+from checkin import cellkey, summaries
 from shared.auth import Principal, Role, require_roles
 from shared.db import SessionDep
 from shared.errors import ValidationFailed, problem_responses
@@ -17,9 +19,17 @@ from shared.errors import ValidationFailed, problem_responses
 router = APIRouter(prefix="/v1/summaries", tags=["summaries"])
 
 SummaryReader = Annotated[Principal, require_roles(Role.authority, Role.supervisor)]
-# A year, leap years included: longer periods are asked for as several requests.
-MAX_PERIOD_DAYS = 366
+# Five years, leap days included: rollups make a long range as quick as a short one.
+MAX_PERIOD_DAYS = 5 * 365 + 2
 CSV = "text/csv"
+# Periods are walked a month at a time: the calendar's last month cannot be.
+LAST_DAY = date(9999, 12, 1)
+Cell = str | int | float | None
+
+
+class Format(StrEnum):
+    json = "json"
+    csv = "csv"
 
 
 class AttendanceSummary(BaseModel):
@@ -28,11 +38,18 @@ class AttendanceSummary(BaseModel):
     since: date = Field(alias="from")
     until: date = Field(alias="to")
     group_by: list[str]
-    suppression_threshold: int
-    rows: list[dict[str, str | int | float | bool | None]] = Field(
+    period: summaries.Period | None = None
+    protection: summaries.Audience = Field(
+        description="exact (supervisor) or cell_key (authority: every count perturbed, "
+                    "counts under the threshold withheld)")
+    suppression_threshold: int | None = Field(
+        description="counts under it are withheld (cell_key only)")
+    withheld_rows: int = Field(description="rows left out because their people count is withheld")
+    rows: list[dict[str, Cell]] = Field(
         description="Dimension values, then people, expected, on_time, late, missed, excused, "
-                    "pending, attendance_rate, on_time_rate and suppressed; a withheld cell is "
-                    "null, never 0.")
+                    "pending, attendance_rate, on_time_rate; a withheld count is null, never 0.")
+    total: dict[str, Cell] = Field(
+        description="The same over every row, its own cells (not the sum of the rows).")
 
 
 def _dimensions(values: list[str] | None) -> list[str]:
@@ -69,34 +86,56 @@ def _wants_csv(accept: str | None) -> bool:
                **problem_responses(401, 403, 422)},
 )
 async def attendance(
-    request: Request, response: Response, session: SessionDep, _: SummaryReader,
-    since: Annotated[date, Query(alias="from", description="first day, UTC")],
-    until: Annotated[date, Query(alias="to", description="last day, included, UTC")],
+    request: Request, response: Response, session: SessionDep, reader: SummaryReader,
+    since: Annotated[date, Query(alias="from", description="first local date of opening")],
+    until: Annotated[date, Query(alias="to", description="last local date, included")],
     group_by: Annotated[list[str] | None, Query(
         description="comma-separated: " + ", ".join(summaries.DIMENSIONS))] = None,
+    period: Annotated[summaries.Period | None, Query(
+        description="what `period` groups by (month when not given); giving it groups "
+                    "by period")] = None,
+    format: Annotated[Format | None, Query(
+        description="json or csv; without it, the Accept header decides")] = None,
     accept: Annotated[str | None, Header()] = None,
 ) -> Any:
     if since > until:
-        raise ValidationFailed.field("to", "must not be before from")
+        raise ValidationFailed.field("from", "must not be after to")
     if (until - since).days + 1 > MAX_PERIOD_DAYS:
-        raise ValidationFailed.field("to", f"the period is at most {MAX_PERIOD_DAYS} days")
-    if until == date.max:
-        # The period ends at midnight after `to`, which does not exist for this one.
-        raise ValidationFailed.field("to", "must be before 9999-12-31")
+        raise ValidationFailed.field("to", f"the range is at most five years "
+                                           f"({MAX_PERIOD_DAYS} days)")
+    if until >= LAST_DAY:
+        raise ValidationFailed.field("to", f"must be before {LAST_DAY.isoformat()}")
     dims = _dimensions(group_by)
-    threshold = request.app.state.settings.suppression_threshold
-    rows = await summaries.attendance(
-        session, since=since, until=until, group_by=dims, threshold=threshold)
+    if period is not None and "period" not in dims:
+        dims.append("period")
+    if "period" in dims:
+        period = period or summaries.Period.month
+    settings = request.app.state.settings
+    # A supervisor sees exact counts; an authority (who is not also a supervisor) never does.
+    audience = (summaries.Audience.exact if reader.has(Role.supervisor)
+                else summaries.Audience.cell_key)
+    threshold = settings.suppression_threshold
+    result = await summaries.attendance(
+        session, since=since, until=until, group_by=dims, period=period, audience=audience,
+        ptable=cellkey.load(settings.ptable) if audience == summaries.Audience.cell_key
+        else None, threshold=threshold)
     # Same URL, two representations: caches must key on Accept.
     response.headers["Vary"] = "Accept"
-    if _wants_csv(accept):
+    if format == Format.csv or (format is None and _wants_csv(accept)):
         return Response(
-            summaries.to_csv(rows, dims), media_type=f"{CSV}; charset=utf-8",
+            summaries.to_csv([*result["rows"], result["total"]], dims),
+            media_type=f"{CSV}; charset=utf-8",
             headers={
                 "Content-Disposition":
                     f'attachment; filename="attendance_{since.isoformat()}_{until.isoformat()}.csv"',
                 "Vary": "Accept",
             },
         )
-    return {"from": since, "to": until, "group_by": dims, "suppression_threshold": threshold,
-            "rows": rows}
+    body = {"from": since.isoformat(), "to": until.isoformat(), "group_by": dims,
+            "period": period, "protection": audience,
+            "suppression_threshold": threshold if audience == summaries.Audience.cell_key
+            else None, **result}
+    # Written directly: validating tens of thousands of rows against the response model
+    # would cost more than computing them (the model still documents the shape).
+    return Response(json.dumps(body, separators=(",", ":")), media_type="application/json",
+                    headers={"Vary": "Accept"})

@@ -1,0 +1,354 @@
+"""Benchmark: attendance summaries from the rollups at national scale on PostgreSQL,
+beside the same answers by a plain ``GROUP BY`` over the expected check-ins.
+
+    .venv/bin/python bench/summaries.py [--cases 1000000] [--queries 20]
+
+1. Loads ``--cases`` cases with a year of weekly expected check-ins (52 a case, all of
+   2026), stamped as the service stamps them, with ``INSERT … SELECT`` over
+   ``generate_series`` (never a row at a time); outcomes at random (70 % on time, 12 %
+   late, 10 % missed, 6 % excused, the last week pending), channels and reporting
+   centres for check-ins, 4 programmes, 3 sexes, 15 nationalities (skewed), 4
+   vulnerability sets. Then builds the rollups in bulk (``GROUP BY`` per grain, the
+   bitmaps from ``array_agg``), as a one-off load would.
+2. Runs ``--queries`` summaries with different ranges and groupings (up to programme ×
+   sex × age group × nationality × month) through the real endpoint in process
+   (ASGITransport, a supervisor's token): p50 and p95; then each one's plain
+   ``GROUP BY`` (with ``COUNT(DISTINCT case_id)`` for people), its time, and whether
+   the supervisor's answer equals it exactly. One authority query too.
+3. Folds a day's outcomes: every window of one day goes from pending to an outcome
+   through the ORM in one transaction, the rollups following in the same transaction.
+4. Prints load time, rollup size and database size.
+
+Goals (issue 12): p95 < 200 ms for every grouping, >= 50x faster than the plain query,
+a day's outcomes folded in < 10 s. Always exits 0: it is a report.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+import httpx
+import psycopg
+import sqlalchemy as sa
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "services")]
+
+from asgi_lifespan import LifespanManager  # noqa: E402
+from checkin import rollups  # noqa: E402
+from checkin.app import create_app  # noqa: E402
+from checkin.models import ExpectedCheckin  # noqa: E402
+from pyroaring import BitMap  # noqa: E402
+
+from shared.migrations import upgrade  # noqa: E402
+from tests.conftest import auth, checkin_settings  # noqa: E402
+
+ADMIN_URL = os.environ.get("WAYMARK_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+DATABASE = "waymark_bench_summaries"
+NATIONALITIES = ["SD", "ER", "AF", "SY", "IR", "IQ", "AL", "VN", "PK", "NG", "ET", "SO",
+                 "IN", "BD", "IS"]
+CENTRES = ["Croydon", "Glasgow", "Manchester", "Birmingham", "Leeds", "Cardiff", "Belfast",
+           "Hounslow"]
+AGE_SQL = """CASE WHEN a >= 65 THEN '65+' WHEN a >= 50 THEN '50-64' WHEN a >= 35 THEN '35-49'
+  WHEN a >= 25 THEN '25-34' WHEN a >= 18 THEN '18-24' ELSE '0-17' END"""
+
+
+def fresh_database() -> str:
+    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{DATABASE}"')
+    return ADMIN_URL.rsplit("/", 1)[0] + f"/{DATABASE}"
+
+
+def _array(values: list[str]) -> str:
+    return "ARRAY[" + ",".join(f"'{v}'" for v in values) + "]"
+
+
+def load(url: str, cases: int) -> dict[str, float]:
+    """The cases and their windows, then the rollups; the time of each step."""
+    times = {}
+    with psycopg.connect(url, autocommit=True) as conn:
+        started = time.perf_counter()
+        conn.execute(f"""
+            INSERT INTO case_copies (case_id, version, reference, keypad_reference, status,
+              language, caseworker, delegations, programme, sex, nationality, date_of_birth,
+              vulnerabilities, channels, rrule, window_opens, window_hours, grace_hours,
+              timezone, starts_on, updated_at, record_key, serial)
+            SELECT gen_random_uuid(), 1, 'B' || lpad(to_hex(g), 7, '0'), lpad(g::text, 10, '0'),
+              'active', 'en', 'cw' || (g % 500), '[]',
+              (ARRAY['community','family','reporting','case_management'])[1 + g % 4],
+              (ARRAY['female','male','male','other'])[1 + floor(random() * 4)::int],
+              ({_array(NATIONALITIES)})[1 + floor(15 * power(random(), 2.5))::int],
+              date '1950-01-01' + floor(random() * 25000)::int,
+              (ARRAY['[]','[]','[]','[]','[]','["disability"]','["survivor_of_trafficking"]',
+                     '["disability","pregnant"]'])[1 + floor(random() * 8)::int]::json,
+              '["sms"]', 'FREQ=WEEKLY', '09:00', 10, 24, 'Europe/London', date '2026-01-05',
+              now(), floor(random() * 256)::smallint, g
+            FROM generate_series(1, {cases}) g""")
+        times["cases"] = time.perf_counter() - started
+        started = time.perf_counter()
+        conn.execute(f"""
+            INSERT INTO expected_checkins (id, case_id, opens_at, closes_at, grace_ends_at,
+              status, decided_at, record_key, local_date, programme, sex, age_group,
+              nationality, vulnerabilities, channel, reporting_centre)
+            SELECT gen_random_uuid(), case_id, opens_at, opens_at + interval '10 hours',
+              opens_at + interval '34 hours', status,
+              CASE WHEN status <> 'pending' THEN opens_at + interval '1 day' END,
+              floor(random() * 256)::smallint, local_date, programme, sex, {AGE_SQL},
+              nationality, vulnerabilities,
+              CASE WHEN status IN ('on_time', 'late') THEN channel ELSE 'none' END,
+              CASE WHEN status IN ('on_time', 'late') AND channel = 'in_person'
+                   THEN centre ELSE 'none' END
+            FROM (
+              SELECT c.case_id, c.programme, c.sex, c.nationality, w.opens_at,
+                (w.opens_at AT TIME ZONE 'Europe/London')::date AS local_date,
+                date_part('year', age((w.opens_at AT TIME ZONE 'Europe/London')::date,
+                                      c.date_of_birth)) AS a,
+                (SELECT coalesce(string_agg(v, '|' ORDER BY v), '')
+                   FROM json_array_elements_text(c.vulnerabilities) v) AS vulnerabilities,
+                CASE WHEN w.week = 51 THEN 'pending'
+                     WHEN w.r < 0.70 THEN 'on_time' WHEN w.r < 0.82 THEN 'late'
+                     WHEN w.r < 0.92 THEN 'missed' WHEN w.r < 0.98 THEN 'excused'
+                     ELSE 'pending' END AS status,
+                CASE WHEN w.r2 < 0.6 THEN 'sms' WHEN w.r2 < 0.8 THEN 'voice'
+                     ELSE 'in_person' END AS channel,
+                ({_array(CENTRES)})[1 + floor(w.r2 * 1000)::int % 8] AS centre
+              FROM case_copies c CROSS JOIN LATERAL (
+                SELECT week, random() + 0 * c.serial AS r, random() + 0 * c.serial AS r2,
+                       timestamptz '2026-01-05 09:00+00'
+                         + ((week * 7 + c.serial % 7) * interval '1 day') AS opens_at
+                FROM generate_series(0, 51) week) w
+            ) x""")
+        times["windows"] = time.perf_counter() - started
+        started = time.perf_counter()
+        conn.execute("VACUUM ANALYZE expected_checkins")
+        conn.execute("VACUUM ANALYZE case_copies")
+        times["analyze"] = time.perf_counter() - started
+        started = time.perf_counter()
+        with psycopg.connect(url) as writer:
+            times["rollup_rows"] = bulk_rollups(conn, writer)
+        conn.execute("VACUUM ANALYZE attendance_rollups")
+        times["rollups"] = time.perf_counter() - started
+    return times
+
+
+def bulk_rollups(conn: psycopg.Connection, writer: psycopg.Connection) -> int:
+    """The rollups in bulk, one ``GROUP BY`` per cube and grain (the same sums ``rollups``
+    keeps), the bitmaps from ``array_agg``."""
+    outcomes = rollups.OUTCOMES
+    count_cols = ", ".join(f"count(*) FILTER (WHERE e.status = '{o}')" for o in outcomes)
+    key_cols = ", ".join(
+        f"coalesce(sum(e.record_key) FILTER (WHERE e.status = '{o}'), 0) % 256" for o in outcomes)
+    rows = 0
+    columns = ["key", "cube", "grain", "period", *rollups.STAMPS, *outcomes,
+               *(f"{o}_keys" for o in outcomes), "cases"]
+    for cube, dims in enumerate(rollups.CUBES):
+        stamps = ", ".join(f"e.{n}" if n in dims else f"'{rollups.ANY}'"
+                           for n in rollups.STAMPS)
+        kept = [f"e.{n}" for n in rollups.STAMPS if n in dims]
+        for grain in rollups.GRAINS:
+            trunc = "local_date" if grain == "day" else f"date_trunc('{grain}', local_date)::date"
+            # Read on one connection, COPY on another: one connection cannot do both at once.
+            with conn.transaction(), conn.cursor(name=f"rollup_{cube}_{grain}") as cur, \
+                    writer.transaction(), writer.cursor() as out:
+                cur.itersize = 5000
+                cur.execute(f"""
+                    SELECT {trunc} AS period, {stamps}, {count_cols}, {key_cols},
+                      array_agg(DISTINCT c.serial)
+                    FROM expected_checkins e JOIN case_copies c USING (case_id)
+                    GROUP BY {', '.join(['1', *kept])}""")
+                with out.copy(f"COPY attendance_rollups ({', '.join(columns)}) "
+                              "FROM STDIN") as copy:
+                    for r in cur:
+                        period, values = r[0], r[1:8]
+                        copy.write_row([rollups.rollup_key(cube, grain, period, values), cube,
+                                        grain, period, *values, *r[8:18],
+                                        BitMap(r[18]).serialize()])
+                        rows += 1
+    return rows
+
+
+# --- the queries ---------------------------------------------------------------------
+
+
+YEAR = (date(2026, 1, 1), date(2026, 12, 31))
+QUERIES: list[tuple[date, date, list[str], str | None]] = [
+    (*YEAR, [], None),
+    (*YEAR, ["programme"], None),
+    (*YEAR, ["sex"], None),
+    (*YEAR, ["nationality"], None),
+    (*YEAR, ["programme", "sex"], None),
+    (*YEAR, ["programme", "sex", "age_group"], None),
+    (*YEAR, ["period"], "month"),
+    (*YEAR, ["programme", "period"], "month"),
+    (*YEAR, ["period"], "week"),
+    (*YEAR, ["channel", "reporting_centre"], None),
+    (*YEAR, ["programme", "sex", "age_group", "nationality"], None),
+    (*YEAR, ["programme", "sex", "age_group", "nationality", "period"], "month"),
+    (date(2026, 3, 1), date(2026, 5, 31), ["programme", "sex", "age_group"], None),
+    (date(2026, 3, 10), date(2026, 4, 20), ["nationality", "sex"], None),
+    (date(2026, 6, 1), date(2026, 6, 30), ["programme", "sex", "age_group", "nationality"],
+     None),
+    (date(2026, 2, 3), date(2026, 11, 17), ["age_group", "period"], "week"),
+    (date(2026, 7, 1), date(2026, 9, 30), ["programme", "channel"], None),
+    (date(2026, 1, 1), date(2026, 6, 30), ["sex", "nationality", "period"], "month"),
+    (date(2026, 10, 5), date(2026, 10, 11), ["programme", "sex", "age_group", "nationality"],
+     None),
+    (date(2026, 4, 14), date(2026, 12, 9), ["programme", "sex", "age_group", "nationality",
+                                            "period"], "month"),
+]
+
+
+def plain_sql(since: date, until: date, group_by: list[str], period: str | None) -> str:
+    """The same answer straight from the expected check-ins."""
+    exprs = ["to_char(local_date, 'IYYY-\"W\"IW')" if d == "period" and period == "week"
+             else "to_char(local_date, 'YYYY-MM')" if d == "period" else d for d in group_by]
+    keys = ", ".join(f"{e} AS g{i}" for i, e in enumerate(exprs))
+    counts = ", ".join(f"count(*) FILTER (WHERE status = '{o}') AS {o}"
+                       for o in rollups.OUTCOMES)
+    return (f"SELECT {keys + ', ' if keys else ''}count(DISTINCT case_id) AS people, "
+            f"count(*) AS expected, {counts} FROM expected_checkins "
+            f"WHERE local_date BETWEEN '{since}' AND '{until}' "
+            + (f"GROUP BY {', '.join(f'g{i}' for i in range(len(exprs)))}" if exprs else ""))
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:,.0f} ms"
+
+
+async def run_queries(url: str, queries: int) -> list[dict]:
+    app = create_app(checkin_settings(url, WAYMARK_CHECKIN_FEED_POLL_SECONDS=0,
+                                      WAYMARK_CHECKIN_JOBS_SECONDS=0))
+    results = []
+    async with LifespanManager(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://checkin",
+                                     timeout=600) as client:
+            for since, until, group_by, period in QUERIES[:queries]:
+                params = {"from": since.isoformat(), "to": until.isoformat()}
+                if group_by:
+                    params["group_by"] = ",".join(group_by)
+                if period:
+                    params["period"] = period
+                started = time.perf_counter()
+                response = await client.get("/v1/summaries/attendance", params=params,
+                                            headers=auth("supervisor", sub="bench"))
+                elapsed = time.perf_counter() - started
+                assert response.status_code == 200, response.text
+                results.append({"query": (since, until, group_by, period), "seconds": elapsed,
+                                "body": response.json()})
+            started = time.perf_counter()
+            response = await client.get("/v1/summaries/attendance", params={
+                "from": "2026-01-01", "to": "2026-12-31",
+                "group_by": "programme,sex,age_group,nationality"},
+                headers=auth("authority", sub="bench"))
+            results.append({"authority": time.perf_counter() - started,
+                            "withheld": response.json()["withheld_rows"],
+                            "listed": len(response.json()["rows"])})
+    return results
+
+
+def compare(url: str, results: list[dict]) -> list[tuple[float, bool]]:
+    out = []
+    with psycopg.connect(url) as conn:
+        conn.execute("SET max_parallel_workers_per_gather = 2")
+        for result in results:
+            if "query" not in result:
+                continue
+            since, until, group_by, period = result["query"]
+            started = time.perf_counter()
+            rows = conn.execute(plain_sql(since, until, group_by, period)).fetchall()
+            elapsed = time.perf_counter() - started
+            n = len(group_by)
+            plain = {tuple(r[:n]): list(r[n:]) for r in rows if r[n] > 0}
+            body = result["body"]
+            names = ["people", "expected", *rollups.OUTCOMES]
+            ours = {tuple(row[d] for d in group_by): [row[c] for c in names]
+                    for row in body["rows"]}
+            if not group_by:
+                ours = {(): [body["total"][c] for c in names]}
+            out.append((elapsed, ours == plain))
+    return out
+
+
+async def fold_a_day(url: str) -> tuple[int, float]:
+    """Every window of 2026-12-29 (pending, the last week) decided in one transaction."""
+    app = create_app(checkin_settings(url, WAYMARK_CHECKIN_FEED_POLL_SECONDS=0,
+                                      WAYMARK_CHECKIN_JOBS_SECONDS=0))
+    async with LifespanManager(app):
+        started = time.perf_counter()
+        async with app.state.sessionmaker() as session, session.begin():
+            windows = (await session.execute(sa.select(ExpectedCheckin).where(
+                ExpectedCheckin.local_date == date(2026, 12, 29),
+                ExpectedCheckin.status == "pending"))).scalars().all()
+            for n, window in enumerate(windows):
+                window.status = ("on_time", "late", "missed", "excused")[n % 4]
+            await session.flush()
+        return len(windows), time.perf_counter() - started
+
+
+def sizes(url: str) -> dict[str, int]:
+    with psycopg.connect(url) as conn:
+        return {
+            "rollups": conn.execute(
+                "SELECT pg_total_relation_size('attendance_rollups')").fetchone()[0],
+            "windows": conn.execute(
+                "SELECT pg_total_relation_size('expected_checkins')").fetchone()[0],
+            "database": conn.execute("SELECT pg_database_size(current_database())").fetchone()[0],
+        }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--cases", type=int, default=1_000_000)
+    parser.add_argument("--queries", type=int, default=20)
+    parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    args = parser.parse_args()
+    url = fresh_database()
+    upgrade("checkin", url)
+    started = time.perf_counter()
+    loaded = load(url, args.cases)
+    load_time = time.perf_counter() - started
+    print(f"load: {args.cases:,} cases, {args.cases * 52:,} windows in {load_time:,.1f} s "
+          f"(cases {loaded['cases']:.1f} s, windows {loaded['windows']:.1f} s, analyze "
+          f"{loaded['analyze']:.1f} s, rollups {loaded['rollups']:.1f} s: "
+          f"{int(loaded['rollup_rows']):,} rows)")
+    results = asyncio.run(run_queries(url, args.queries))
+    authority = results.pop()
+    plain = compare(url, results)
+    print(f"{'query':<70} {'rollups':>9} {'plain':>9} {'x':>6}  equal")
+    for result, (plain_s, equal) in zip(results, plain, strict=True):
+        since, until, group_by, period = result["query"]
+        label = f"{since}..{until} {'x'.join(group_by) or 'total'}" + (
+            f" ({period})" if period else "")
+        print(f"{label:<70} {_ms(result['seconds']):>9} {_ms(plain_s):>9} "
+              f"{plain_s / result['seconds']:>6.0f}  {'yes' if equal else 'NO'}")
+    seconds = sorted(r["seconds"] for r in results)
+    p95 = seconds[min(len(seconds) - 1, round(0.95 * (len(seconds) - 1)))]
+    ratio = min(p / r["seconds"] for r, (p, _) in zip(results, plain, strict=True))
+    print(f"endpoint p50 {_ms(statistics.median(seconds))}, p95 {_ms(p95)} (goal < 200 ms); "
+          f"slowest speed-up {ratio:.0f}x (goal >= 50x); supervisor equals plain GROUP BY: "
+          f"{'all' if all(e for _, e in plain) else 'NOT ALL'}")
+    print(f"authority, programme x sex x age group x nationality, a year: "
+          f"{_ms(authority['authority'])}, {authority['listed']} rows listed, "
+          f"{authority['withheld']} withheld")
+    folded, fold_s = asyncio.run(fold_a_day(url))
+    print(f"fold: {folded:,} windows of one day decided in one transaction in {fold_s:.1f} s "
+          f"(goal < 10 s)")
+    size = sizes(url)
+    print(f"sizes: rollups {size['rollups'] / 2**20:,.0f} MiB, expected check-ins "
+          f"{size['windows'] / 2**20:,.0f} MiB, database {size['database'] / 2**20:,.0f} MiB")
+    if not args.keep:
+        with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,439 @@
+"""Attendance rollups: what summaries read, kept up to date in the same transaction as
+every change to an expected check-in, so a summary never scans the expected check-ins.
+
+Stamping. A window is counted under the dimensions it is stamped with
+(``ExpectedCheckin.programme`` … ``reporting_centre``, ``local_date``): the case's
+programme, sex, age group on the local date the window opens, nationality and
+vulnerabilities when it is planned, stamped again when it is first decided (pending →
+anything), and the check-in's channel and reporting centre (``none`` without one). A
+later change of the case leaves decided windows where they were: the past is not
+rewritten. ``before_flush`` stamps ORM changes; the check-in path, which writes with
+core statements, stamps with ``settled_values`` and folds with ``fold``.
+
+Same transaction, not a folding job: a supervisor's summary equals the raw rows at
+every commit, with no lag and no job to watch; the price is a few rollup rows locked
+per outcome change (taken in key order, so concurrent changes do not deadlock).
+
+The rollup (``AttendanceRollup``): one row per grain (``day``, ``week`` from Monday,
+``month``), period and combination of stamped dimensions, holding per outcome the
+count of windows and the sum of their record keys modulo 256. Both add up across rows,
+so a date range is covered by whole months, then whole weeks, then days at the edges,
+and dimensions not asked for are summed away. Vulnerabilities are kept as the set
+(``a|b``): a window counts once in a total and once under each of its flags.
+
+People are distinct cases, which do not add up across days or across rows (the same
+person is in many). Each rollup row keeps its cases as a roaring bitmap (``pyroaring``)
+and a summary unions the bitmaps of the rows it reads: exact distinct counts at any
+grouping and any range, in a few milliseconds per thousand rows, and small (a bitmap
+of n cases takes about 2n bytes). Per-case period rows were the alternative; they are
+exact only for whole periods, and a query over them is a ``COUNT(DISTINCT)`` over a
+million rows a month, the scan this avoids. A case's bitmap member is its serial
+(dense, so a row's bitmap compresses to about 2 bytes a case); the cell key of a
+people count (the sum of its cases' record keys) is looked up by serial
+(``record_keys_sync``, cached).
+
+Cubes. The full combination of the seven stamps has nearly a row per case and month
+at national scale, so narrower cubes are kept beside it (``CUBES``: the total;
+programme × sex × age × nationality; programme × sex × age × vulnerabilities;
+programme × channel × centre), and a summary reads the smallest one that has its
+dimensions; the full cube answers any other grouping.
+
+Known limit of the same transaction: every change updates the total's day, week and
+month rows, so concurrent check-ins queue on them until they commit. If that ever
+shows, append the moves to a log in the transaction instead and run ``fold_sync``
+over it from a job: it already folds in batches.
+
+A case leaves a row's bitmap only when none of its windows is left in that row (a
+check-in moves a window from channel ``none`` to ``sms``, while the case's other
+windows of the month may stay there): ``fold`` looks at the case's own windows to tell.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import UTC, date, timedelta
+from typing import Any, NamedTuple
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import sqlalchemy as sa
+from pyroaring import BitMap
+from sqlalchemy import event
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
+
+from checkin.enums import Outcome
+from checkin.models import AttendanceRollup, CaseCopy, ExpectedCheckin
+
+GRAINS = ("day", "week", "month")
+# The stamped dimensions, in the rollup's column order.
+STAMPS = ("programme", "sex", "age_group", "nationality", "vulnerabilities", "channel",
+          "reporting_centre")
+OUTCOMES = (Outcome.on_time, Outcome.late, Outcome.missed, Outcome.excused, Outcome.pending)
+# The cubes kept, each over some of the stamps (the rest summed away, ``*`` in the row):
+# a summary reads the smallest cube that has every dimension it groups by. The full
+# cube answers any grouping; the narrow ones keep the common ones small at national
+# scale (the full cube has nearly a row per case and month).
+CUBES: tuple[tuple[str, ...], ...] = (
+    (),
+    ("programme", "sex", "age_group", "nationality"),
+    ("programme", "sex", "age_group", "vulnerabilities"),
+    ("programme", "channel", "reporting_centre"),
+    STAMPS,
+)
+ANY = "*"
+NONE = "none"
+UNKNOWN = "unknown"
+KEYS = 256
+# (lowest age, label), oldest first: the first one reached is the person's group.
+AGE_GROUPS = ((65, "65+"), (50, "50-64"), (35, "35-49"), (25, "25-34"), (18, "18-24"), (0, "0-17"))
+# The case in a bitmap: its serial.
+MEMBER = CaseCopy.serial
+ROLLUP = AttendanceRollup.__table__  # type: ignore[attr-defined]
+WINDOWS = ExpectedCheckin.__table__  # type: ignore[attr-defined]
+
+
+def age_on(date_of_birth: date, day: date) -> int:
+    """Completed years on ``day`` (someone born on 29 February turns a year older on
+    1 March in common years)."""
+    return day.year - date_of_birth.year - ((day.month, day.day) < (date_of_birth.month,
+                                                                      date_of_birth.day))
+
+
+def age_group(date_of_birth: date | None, day: date) -> str:
+    if date_of_birth is None:
+        return UNKNOWN
+    age = age_on(date_of_birth, day)
+    for lowest, label in AGE_GROUPS:
+        if age >= lowest:
+            return label
+    # Born after the window opened: a data error upstream, kept visible in the youngest group.
+    return "0-17"
+
+
+def period_start(grain: str, day: date) -> date:
+    if grain == "week":
+        return day - timedelta(days=day.weekday())
+    if grain == "month":
+        return day.replace(day=1)
+    return day
+
+
+def key_sums(keys: Any, bitmaps: Sequence[BitMap]) -> list[int]:
+    """The sum of the record keys of the cases in each bitmap, modulo 256, with
+    ``keys`` the record key of every serial (a numpy array, ``record_keys``)."""
+    return [int(keys[np.frombuffer(b.to_array(), dtype=np.uint32)].sum()) % KEYS
+            if len(b) else 0 for b in bitmaps]
+
+
+_KEYS: dict[str, tuple[tuple[int, int, int], Any]] = {}
+
+
+def record_keys_sync(session: Session) -> Any:
+    """Every case's record key by serial (a numpy array), cached per database while the
+    case copies' count, top serial and key sum stay the same (keys never change; copies
+    are only added, except by tests)."""
+    conn = session.connection()
+    stamp = tuple(conn.execute(sa.select(
+        sa.func.count(), sa.func.coalesce(sa.func.max(CaseCopy.serial), 0),
+        sa.func.coalesce(sa.func.sum(CaseCopy.record_key), 0))).one())
+    cached = _KEYS.get(str(conn.engine.url))
+    if cached is not None and cached[0] == stamp:
+        return cached[1]
+    keys = np.zeros(int(stamp[1]) + 1, dtype=np.int64)
+    for serial, key in conn.execute(sa.select(CaseCopy.serial, CaseCopy.record_key)
+                                    .where(CaseCopy.serial.is_not(None))):
+        keys[serial] = key
+    _KEYS[str(conn.engine.url)] = (stamp, keys)  # type: ignore[assignment]
+    return keys
+
+
+# --- stamping -------------------------------------------------------------------------
+
+
+def case_stamps(case: CaseCopy, opens_at: Any) -> dict[str, Any]:
+    """What a window takes from its case: the local opening date and the case's
+    dimensions on it. An erased case has no date of birth: its windows keep theirs."""
+    local = opens_at.astimezone(ZoneInfo(case.timezone)).date()
+    stamps = {"local_date": local, "programme": case.programme, "sex": case.sex,
+              "nationality": case.nationality,
+              "vulnerabilities": "|".join(sorted(set(case.vulnerabilities or ())))}
+    if case.date_of_birth is not None:
+        stamps["age_group"] = age_group(case.date_of_birth, local)
+    return stamps
+
+
+def settled_values(expected: ExpectedCheckin, case: CaseCopy, *, channel: str,
+                   reporting_centre: str | None) -> dict[str, Any]:
+    """The stamps of a window a check-in settles (the check-in path's core update)."""
+    values = case_stamps(case, expected.opens_at) if expected.status == Outcome.pending else {}
+    return {**values, "channel": str(channel), "reporting_centre": reporting_centre or NONE}
+
+
+def _stamp(window: ExpectedCheckin, case: CaseCopy | None, *, planned: bool) -> None:
+    if case is not None:
+        for name, value in case_stamps(case, window.opens_at).items():
+            setattr(window, name, value)
+    if window.local_date is None:  # no case copy: a data error, kept visible as unknown
+        window.local_date = window.opens_at.astimezone(UTC).date()
+    for name in ("programme", "sex", "nationality", "age_group"):
+        if getattr(window, name) is None:
+            setattr(window, name, UNKNOWN)
+    if window.vulnerabilities is None:
+        window.vulnerabilities = ""
+    if planned or window.channel is None:
+        window.channel = window.channel or NONE
+        window.reporting_centre = window.reporting_centre or NONE
+
+
+# --- cells and moves ------------------------------------------------------------------
+
+
+class Cell(NamedTuple):
+    """Where one window counts: its case, keys, outcome, local date and stamps."""
+
+    case_id: uuid.UUID
+    window_key: int
+    status: str
+    day: date
+    stamps: tuple[str, ...]
+
+
+def cell_of(values: Any) -> Cell | None:
+    """Where a window (or its values) counts; ``None`` for a row written without stamps
+    (by hand, outside the service), which counts from its first stamping on."""
+    get = values.get if isinstance(values, dict) else lambda n: getattr(values, n)
+    if get("local_date") is None:
+        return None
+    return Cell(get("case_id"), get("record_key"), str(get("status")), get("local_date"),
+                tuple(str(get(n)) if get(n) is not None else NONE for n in STAMPS))
+
+
+def masked(cube: int, stamps: Sequence[str]) -> tuple[str, ...]:
+    """The stamps as the cube keeps them: those it is not over are ``*``."""
+    return tuple(v if n in CUBES[cube] else ANY for n, v in zip(STAMPS, stamps, strict=True))
+
+
+def rollup_key(cube: int, grain: str, day: date, stamps: Sequence[str]) -> str:
+    """The rollup row a window with ``stamps`` on ``day`` counts in (``stamps`` already
+    masked for the cube). A unit separator cannot be typed into a centre's name."""
+    return "\x1f".join((str(cube), grain, period_start(grain, day).isoformat(), *stamps))
+
+
+def _rows_of(day: date, stamps: Sequence[str]) -> Iterable[tuple[str, int, str, tuple[str, ...]]]:
+    """(key, cube, grain, masked stamps) of every rollup row a window counts in."""
+    for cube in range(len(CUBES)):
+        kept = masked(cube, stamps)
+        for grain in GRAINS:
+            yield rollup_key(cube, grain, day, kept), cube, grain, kept
+
+
+def _old_cell(window: ExpectedCheckin) -> Cell | None:
+    """The cell the window counted in before this flush's changes."""
+    state = sa.inspect(window)
+    values: dict[str, Any] = {}
+    for name in ("case_id", "record_key", "status", "local_date", *STAMPS):
+        history = state.attrs[name].history
+        if history.deleted:
+            values[name] = history.deleted[0]
+        elif history.unchanged:
+            values[name] = history.unchanged[0]
+        elif history.added:  # set for the first time in this flush: it was NULL
+            values[name] = None
+        else:
+            values[name] = getattr(window, name)
+    return cell_of(values)
+
+
+def fold_sync(session: Session, moves: Iterable[tuple[Cell | None, Cell | None]]) -> None:
+    """Apply windows moving from one cell to another (``None``: planned, or deleted) to
+    the rollups, after the windows themselves are written."""
+    counts: dict[str, list[int]] = defaultdict(lambda: [0] * (2 * len(OUTCOMES)))
+    adds: dict[str, set[uuid.UUID]] = defaultdict(set)
+    removes: dict[str, set[uuid.UUID]] = defaultdict(set)
+    rows: dict[str, tuple[int, str, date, tuple[str, ...]]] = {}
+    cases: set[uuid.UUID] = set()
+    for old, new in moves:
+        if old == new:
+            continue
+        for cell, sign in ((old, -1), (new, 1)):
+            if cell is None:
+                continue
+            cases.add(cell.case_id)
+            slot = OUTCOMES.index(Outcome(cell.status))
+            for key, cube, grain, kept in _rows_of(cell.day, cell.stamps):
+                rows[key] = (cube, grain, period_start(grain, cell.day), kept)
+                counts[key][slot] += sign
+                counts[key][len(OUTCOMES) + slot] += sign * cell.window_key
+                if sign > 0:
+                    adds[key].add(cell.case_id)
+                else:
+                    removes[key].add(cell.case_id)
+    if not counts:
+        return
+    conn = session.connection()
+    members = dict(conn.execute(
+        sa.select(CaseCopy.case_id, MEMBER).where(CaseCopy.case_id.in_(cases))).all())
+    # A case stays in a row's bitmap while one of its windows is still in the row.
+    left = {r[0] for r in removes.items() if r[1]}
+    if left:
+        days = [rows[k][2] for k in left]
+        still = conn.execute(sa.select(
+            WINDOWS.c.case_id, WINDOWS.c.local_date, *(WINDOWS.c[n] for n in STAMPS))
+            .where(WINDOWS.c.case_id.in_({c for k in left for c in removes[k]}),
+                   WINDOWS.c.local_date >= min(days),
+                   WINDOWS.c.local_date < max(days) + timedelta(days=31))).all()
+        present = {(key, r.case_id) for r in still for key, *_ in _rows_of(
+            r.local_date, tuple(str(r._mapping[n]) if r._mapping[n] is not None else NONE
+                                for n in STAMPS))}
+        for key in left:
+            removes[key] = {c for c in removes[key] if (key, c) not in present}
+    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    ordered = sorted(counts)
+    for chunk in range(0, len(ordered), 500):
+        keys = ordered[chunk:chunk + 500]
+        conn.execute(insert(ROLLUP).on_conflict_do_nothing(), [
+            {"key": k, "cube": rows[k][0], "grain": rows[k][1], "period": rows[k][2],
+             **dict(zip(STAMPS, rows[k][3], strict=True)), "cases": BitMap().serialize(),
+             **dict.fromkeys(OUTCOMES, 0), **{f"{o}_keys": 0 for o in OUTCOMES}}
+            for k in keys])
+        current = conn.execute(sa.select(*(c for c in ROLLUP.c if c.name != "cases"))
+                               .where(ROLLUP.c.key.in_(keys))
+                               .order_by(ROLLUP.c.key).with_for_update()).all()
+        # Bitmaps are read and written only where a case comes or goes: most changes
+        # (an outcome, within the same dimensions) move counts alone.
+        moving = [k for k in keys if adds.get(k) or removes.get(k)]
+        bitmaps = dict(conn.execute(sa.select(ROLLUP.c.key, ROLLUP.c.cases)
+                                    .where(ROLLUP.c.key.in_(moving))).all()) if moving else {}
+        counted, rewritten, gone = [], [], []
+        for row in current:
+            delta = counts[row.key]
+            values = {o: row._mapping[o] + delta[i] for i, o in enumerate(OUTCOMES)}
+            if not any(values.values()):
+                gone.append(row.key)
+                continue
+            values.update({f"{o}_keys": (row._mapping[f"{o}_keys"] + delta[len(OUTCOMES) + i])
+                           % KEYS for i, o in enumerate(OUTCOMES)})
+            if row.key not in bitmaps:
+                counted.append({"k": row.key, **values})
+                continue
+            bitmap = BitMap.deserialize(bitmaps[row.key])
+            bitmap.difference_update(BitMap(members[c] for c in removes.get(row.key, ())))
+            bitmap.update(BitMap(members[c] for c in adds.get(row.key, ())))
+            rewritten.append({"k": row.key, **values, "cases": bitmap.serialize()})
+        for updates in (counted, rewritten):
+            if updates:
+                conn.execute(ROLLUP.update().where(ROLLUP.c.key == sa.bindparam("k")), updates)
+        if gone:
+            conn.execute(ROLLUP.delete().where(ROLLUP.c.key.in_(gone)))
+
+
+async def fold(session: AsyncSession, moves: Sequence[tuple[Cell | None, Cell | None]]) -> None:
+    await session.run_sync(fold_sync, moves)
+
+
+# --- the session hooks ----------------------------------------------------------------
+
+
+def _next_serial(session: Session) -> int:
+    taken = session.connection().scalar(sa.select(sa.func.max(CaseCopy.serial))) or 0
+    pending = session.info.get("waymark_serial", 0)
+    serial = max(taken, pending) + 1
+    session.info["waymark_serial"] = serial
+    return serial
+
+
+@event.listens_for(Session, "before_flush")
+def _stamp_before_flush(session: Session, _context: Any, _instances: Any) -> None:
+    """New cases get a serial; new windows their stamps; a window decided for the first
+    time is stamped again from its case."""
+    with session.no_autoflush:
+        new_cases = {}
+        for obj in session.new:
+            if isinstance(obj, CaseCopy):
+                new_cases[obj.case_id] = obj
+                if obj.serial is None:
+                    obj.serial = _next_serial(session)
+        due = []
+        for obj in list(session.new) + list(session.dirty):
+            if not isinstance(obj, ExpectedCheckin):
+                continue
+            status = sa.inspect(obj).attrs.status.history
+            first_decision = bool(status.deleted) and status.deleted[0] == Outcome.pending
+            planned = obj in session.new
+            if planned and obj.local_date is not None and obj.programme is not None:
+                continue  # stamped by its writer
+            if planned or first_decision:
+                due.append((obj, planned))
+        # The cases in one query, not one each (a day's outcomes decided at once).
+        wanted = {obj.case_id for obj, _ in due} - set(new_cases)
+        if wanted:
+            new_cases.update((c.case_id, c) for c in session.execute(
+                sa.select(CaseCopy).where(CaseCopy.case_id.in_(wanted))).scalars())
+        for obj, planned in due:
+            _stamp(obj, new_cases.get(obj.case_id), planned=planned)
+    session.info.pop("waymark_serial", None)
+
+
+@event.listens_for(Session, "after_flush")
+def _fold_after_flush(session: Session, _context: Any) -> None:
+    moves: list[tuple[Cell | None, Cell | None]] = []
+    for obj in session.new:
+        if isinstance(obj, ExpectedCheckin):
+            moves.append((None, cell_of(obj)))
+    for obj in session.dirty:
+        if isinstance(obj, ExpectedCheckin) and session.is_modified(obj):
+            moves.append((_old_cell(obj), cell_of(obj)))
+    for obj in session.deleted:
+        if isinstance(obj, ExpectedCheckin):
+            moves.append((_old_cell(obj), None))
+    if moves:
+        fold_sync(session, moves)
+
+
+# --- rebuilding -----------------------------------------------------------------------
+
+
+def rebuild_sync(session: Session) -> int:
+    return rebuild_on(session.connection())
+
+
+def rebuild_on(conn: sa.Connection) -> int:
+    """Every rollup row again from the stamped windows (the migration's backfill, a
+    bulk load's, and a repair); returns the number of rows."""
+    conn.execute(ROLLUP.delete())
+    acc: dict[str, dict[str, Any]] = {}
+    result = conn.execute(sa.select(
+        WINDOWS.c.status, WINDOWS.c.record_key, WINDOWS.c.local_date,
+        *(WINDOWS.c[n] for n in STAMPS),
+        MEMBER.label("member"))
+        .join(CaseCopy, CaseCopy.case_id == WINDOWS.c.case_id)
+        .where(WINDOWS.c.local_date.is_not(None)).execution_options(yield_per=20000))
+    for r in result:
+        stamps = tuple(str(r._mapping[n]) if r._mapping[n] is not None else NONE
+                       for n in STAMPS)
+        for key, cube, grain, kept in _rows_of(r.local_date, stamps):
+            row = acc.get(key)
+            if row is None:
+                row = acc[key] = {
+                    "key": key, "cube": cube, "grain": grain,
+                    "period": period_start(grain, r.local_date),
+                    **dict(zip(STAMPS, kept, strict=True)), "cases": BitMap(),
+                    **dict.fromkeys(OUTCOMES, 0), **{f"{o}_keys": 0 for o in OUTCOMES}}
+            row[r.status] += 1
+            row[f"{r.status}_keys"] = (row[f"{r.status}_keys"] + r.record_key) % KEYS
+            row["cases"].add(r.member)
+    rows = list(acc.values())
+    for row in rows:
+        row["cases"] = row["cases"].serialize()
+    for chunk in range(0, len(rows), 2000):
+        conn.execute(ROLLUP.insert(), rows[chunk:chunk + 2000])
+    return len(rows)
+
+
+async def rebuild(session: AsyncSession) -> int:
+    return await session.run_sync(rebuild_sync)
