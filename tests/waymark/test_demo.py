@@ -7,6 +7,7 @@ from __future__ import annotations
 import shutil
 import uuid
 import xml.etree.ElementTree as ET
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -68,8 +69,12 @@ def test_the_summaries_add_up_to_the_windows_expected(demo):
     assert {row["programme"] for row in result.supervisor} == {p[0] for p in cast.PROGRAMMES}
     assert sum(row["people"] for row in result.supervisor) == CASES
     assert total["on_time"] > total["late"] > 0 and total["missed"] > 0
-    by_sex = sum(row["expected"] for row in result.authority)
-    assert by_sex == total["expected"]
+    # The authority's cells are perturbed (cell-key method): each within 2 of the exact
+    # count of its programme and sex, never a count the threshold withholds.
+    exact = Counter((w.programme, w.sex) for w in in_period)
+    assert result.authority
+    for row in result.authority:
+        assert abs(row["expected"] - exact[(row["programme"], row["sex"])]) <= 2, row
     printed = table(result.supervisor, ["programme"])
     assert "community_case_management" in printed and "on time" in printed
 
