@@ -75,22 +75,24 @@ def seed(url: str, count: int) -> list[tuple[str, str]]:
         cases.append((case_id, 1, f"B{n:06d}"[:8], f"{n:010d}", "active", vault.lookup_hash(phone),
                       "en", "bench", "community_case_management", "female", "SD",
                       date(1990, 1, 1), "[]", '["sms"]', "FREQ=WEEKLY;BYDAY=MO", dtime(9), 10, 24,
-                      "Europe/London", date(2026, 1, 5), now))
+                      "Europe/London", date(2026, 1, 5), now, "[]", secrets.randbelow(256),
+                      n + 1))
         pins.append((case_id, salt, hash_pin(key=PIN_KEY, salt=salt, case_id=case_id, pin=pin),
                      now, "bench"))
         windows.append((uuid.uuid4(), case_id, now - timedelta(hours=1), now + timedelta(hours=9),
-                        now + timedelta(hours=33), "pending"))
+                        now + timedelta(hours=33), "pending", secrets.randbelow(256)))
     with psycopg.connect(url) as conn, conn.cursor() as cur:
         cur.executemany(
             "INSERT INTO case_copies (case_id, version, reference, keypad_reference, status, "
             "phone_hash, language, caseworker, programme, sex, nationality, date_of_birth, "
             "vulnerabilities, channels, rrule, window_opens, window_hours, grace_hours, timezone, "
-            "starts_on, updated_at) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,"
-            "%s,%s,%s)", cases)
+            "starts_on, updated_at, delegations, record_key, serial) VALUES (%s,%s,%s,%s,%s,%s,"
+            "%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)", cases)
         cur.executemany("INSERT INTO pins (case_id, salt, hash, issued_at, issued_by) "
                         "VALUES (%s,%s,%s,%s,%s)", pins)
         cur.executemany("INSERT INTO expected_checkins (id, case_id, opens_at, closes_at, "
-                        "grace_ends_at, status) VALUES (%s,%s,%s,%s,%s,%s)", windows)
+                        "grace_ends_at, status, record_key) VALUES (%s,%s,%s,%s,%s,%s,%s)",
+                        windows)
         cur.execute("CREATE TABLE bench_bare (id bigserial PRIMARY KEY, body text NOT NULL, "
                     "at timestamptz NOT NULL DEFAULT now())")
         conn.commit()
