@@ -159,3 +159,16 @@ def drop_audit_trail() -> None:
     drop_append_only("audit_entries")
     op.drop_table("audit_head")
     op.drop_table("audit_entries")
+
+
+def sqlite_autoincrement(table: str, *, on: bool) -> None:
+    """In a revision: make ``table``'s integer key AUTOINCREMENT on SQLite (a rebuild),
+    or plain again. A feed that deletes events needs it: SQLite would otherwise hand
+    out the highest deleted id again, below a consumer's cursor. PostgreSQL never
+    reuses an identity value: nothing to do there."""
+    from alembic import op
+
+    if op.get_bind().dialect.name == "sqlite":
+        with op.batch_alter_table(table, recreate="always",
+                                  table_kwargs={"sqlite_autoincrement": on}):
+            pass

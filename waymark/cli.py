@@ -226,6 +226,11 @@ DESCRIPTION = ("Waymark: check-in by keypad, SMS or in person, reminders, casewo
                "variables (see the README's Configuration).")
 
 
+def _sender(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--from", dest="sender", required=True, metavar="NUMBER",
+                        help="the person's number in E.164 form, such as +447911123456")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Every command and option, each with its help (``tests/waymark/test_cli.py``)."""
     parser = argparse.ArgumentParser(prog="waymark", description=DESCRIPTION)
@@ -275,16 +280,14 @@ def build_parser() -> argparse.ArgumentParser:
     phones = simulate_parser.add_subparsers(dest="channel", required=True, metavar="CHANNEL")
     sms_parser = phones.add_parser("sms", help="send a text message",
                                    description="Text Waymark and print the reply.")
-    sms_parser.add_argument("--from", dest="sender", required=True, metavar="NUMBER",
-                            help="the person's number in E.164 form, such as +447911123456")
+    _sender(sms_parser)
     sms_parser.add_argument("--body", required=True, metavar="TEXT",
                             help="the message, such as 'CHECKIN 123456' or 'NEXT 123456'")
     call_parser = phones.add_parser(
         "call", help="make a keypad call",
         description="Call Waymark and follow the call to its end, printing what the person "
                     "hears and is asked.")
-    call_parser.add_argument("--from", dest="sender", required=True, metavar="NUMBER",
-                             help="the person's number in E.164 form, such as +447911123456")
+    _sender(call_parser)
     call_parser.add_argument("--digits", metavar="KEYS",
                              help="the keys pressed at each question, comma-separated, such "
                                   "as 1,123456 (language, then PIN); without it, you are "

@@ -175,3 +175,17 @@ class AuditAction(StrEnum):
     desk_looked_up = "desk.looked_up"
     # This service's copy erased, on the registry's ``case.erased`` (role ``service``).
     case_erased = "case.erased"
+
+
+class Period(StrEnum):
+    """The calendar periods a summary can be broken down by (``group_by=period``)."""
+
+    week = "week"
+    month = "month"
+
+
+class Audience(StrEnum):
+    """Who reads a summary: exact counts, or counts protected by the cell-key method."""
+
+    exact = "exact"
+    cell_key = "cell_key"

@@ -45,7 +45,6 @@ import io
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
@@ -53,7 +52,7 @@ from pyroaring import BitMap
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from checkin.cellkey import PTable
-from checkin.enums import Outcome
+from checkin.enums import Audience, Outcome, Period
 from checkin.models import AttendanceRollup
 from checkin.rollups import CUBES, NONE, OUTCOMES, key_sums, period_start, record_keys_sync
 
@@ -64,18 +63,6 @@ RATES = ("attendance_rate", "on_time_rate")
 NO_VULNERABILITY = NONE
 ALL = "(all)"
 ROLLUP = AttendanceRollup.__table__  # type: ignore[attr-defined]
-
-
-class Period(StrEnum):
-    week = "week"
-    month = "month"
-
-
-class Audience(StrEnum):
-    """Who reads: exact counts, or counts protected by the cell-key method."""
-
-    exact = "exact"
-    cell_key = "cell_key"
 
 
 def cover(since: date, until: date, period: Period | None) -> list[tuple[str, date]]:

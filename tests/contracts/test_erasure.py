@@ -41,8 +41,8 @@ from tests.conftest import (
     notifications_settings,
     registry_settings,
 )
-from tests.contracts.test_events import settled
 from tests.registry.factories import case_body
+from tests.support.feeds import settled
 
 CASEWORKER = auth("caseworker", sub="alice")
 SUPERVISOR = auth("supervisor", sub="sam")

@@ -12,6 +12,8 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, timedelta
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 
@@ -151,3 +153,12 @@ def phones(count: int, start: int = 0) -> Iterator[str]:
     """A number of its own per person, so a duplicate send shows at the fake Twilio."""
     for index in range(start, start + count):
         yield f"+4479111{index:05d}"
+
+
+def starts_tomorrow(url: str) -> str:
+    """The day after today by the services' own clock (the ``Date`` header of the
+    running registry at ``url``), for a reporting requirement whose windows all lie
+    ahead. Real processes cannot share a test's frozen clock, so the test reads theirs,
+    whatever date it runs on (libfaketime moves both)."""
+    served = parsedate_to_datetime(httpx.get(f"{url}/healthz", timeout=10).headers["date"])
+    return (served.astimezone(UTC).date() + timedelta(days=1)).isoformat()

@@ -10,18 +10,16 @@ import os
 import threading
 import time
 from collections import Counter
-from datetime import date, timedelta
+from datetime import timedelta
 
 import httpx
 import pytest
 
 from shared.db import utcnow
-from shared.migrations import upgrade
 from tests.checkin.helpers import VAULT
 from tests.conftest import auth, requires_postgres
-from tests.e2e.cluster import Cluster, eventually, phones
+from tests.e2e.cluster import Cluster, eventually, phones, starts_tomorrow
 from tests.e2e.test_replicas import copy_versions, registry_versions, twilio_env
-from tests.e2e.test_waymark_run import SERVICES
 from tests.registry.factories import case_body
 from tests.support import cohort
 from tests.support.twilio_server import TwilioServer
@@ -34,21 +32,6 @@ pytestmark = [requires_postgres, pytest.mark.slow]
 OUTAGE_SECONDS = float(os.environ.get("WAYMARK_TWILIO_OUTAGE_SECONDS", "4"))
 
 
-@pytest.fixture
-def databases(empty_database) -> dict[str, str]:
-    urls = {}
-    for service in SERVICES:
-        urls[service] = empty_database(f"e2e_{service}")
-        upgrade(service, urls[service])
-    return urls
-
-
-@pytest.fixture
-def twilio():
-    with TwilioServer() as server:
-        yield server
-
-
 class Changes(threading.Thread):
     """Opens cases and changes them (language back and forth) through the registry
     until stopped; keeps the id of every case it opened."""
@@ -59,7 +42,7 @@ class Changes(threading.Thread):
         self.stopping = threading.Event()
 
     def run(self) -> None:
-        tomorrow = (date.today() + timedelta(days=1)).isoformat()
+        tomorrow = starts_tomorrow(self.url)
         numbers = phones(100_000)
         try:
             with httpx.Client(base_url=self.url, headers=auth("caseworker"), timeout=10) as http:

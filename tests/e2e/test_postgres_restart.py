@@ -16,7 +16,6 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, timedelta
 from pathlib import Path
 
 import httpx
@@ -25,7 +24,7 @@ import pytest
 
 from shared.migrations import upgrade
 from tests.conftest import auth, requires_postgres
-from tests.e2e.cluster import Cluster, eventually, phones
+from tests.e2e.cluster import Cluster, eventually, phones, starts_tomorrow
 from tests.e2e.test_replicas import copy_versions, registry_versions
 from tests.e2e.test_waymark_run import SERVICES, free_port
 from tests.registry.factories import case_body
@@ -113,7 +112,7 @@ class Load(threading.Thread):
         self.stopping = threading.Event()
 
     def run(self) -> None:
-        tomorrow = (date.today() + timedelta(days=1)).isoformat()
+        tomorrow = starts_tomorrow(self.url)
         numbers = phones(100_000)
         with httpx.Client(base_url=self.url, headers=auth("caseworker"), timeout=10) as http:
             while not self.stopping.is_set():

@@ -12,15 +12,12 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from datetime import date, timedelta
 
 import httpx
 import pytest
 
-from shared.migrations import upgrade
 from tests.conftest import auth, requires_postgres
-from tests.e2e.cluster import Cluster, eventually, phones
-from tests.e2e.test_waymark_run import SERVICES
+from tests.e2e.cluster import Cluster, eventually, phones, starts_tomorrow
 from tests.registry.factories import case_body
 from tests.support.twilio_server import TwilioServer
 
@@ -30,28 +27,13 @@ CASES = 16
 MISSED = 6  # cases whose first window is moved into the past
 
 
-@pytest.fixture
-def databases(empty_database) -> dict[str, str]:
-    urls = {}
-    for service in SERVICES:
-        urls[service] = empty_database(f"e2e_{service}")
-        upgrade(service, urls[service])
-    return urls
-
-
-@pytest.fixture
-def twilio():
-    with TwilioServer() as server:
-        yield server
-
-
 def twilio_env(server: TwilioServer) -> dict[str, str]:
     return {"WAYMARK_NOTIFY_PROVIDER": "twilio", "TWILIO_API_BASE": server.url,
             "TWILIO_ACCOUNT_SID": server.account_sid, "TWILIO_AUTH_TOKEN": server.auth_token}
 
 
 def new_case(url: str, phone: str) -> dict:
-    tomorrow = (date.today() + timedelta(days=1)).isoformat()
+    tomorrow = starts_tomorrow(url)
     response = httpx.post(f"{url}/v1/cases", headers=auth("caseworker"), timeout=10,
                           json=case_body(person__phone=phone, reporting__starts_on=tomorrow))
     assert response.status_code == 201, response.text

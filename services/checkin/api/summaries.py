@@ -12,6 +12,7 @@ from fastapi import APIRouter, Header, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from checkin import cellkey, summaries
+from checkin.enums import Audience, Period
 from shared.auth import Principal, Role, require_roles
 from shared.db import SessionDep
 from shared.errors import ValidationFailed, problem_responses
@@ -38,8 +39,8 @@ class AttendanceSummary(BaseModel):
     since: date = Field(alias="from")
     until: date = Field(alias="to")
     group_by: list[str]
-    period: summaries.Period | None = None
-    protection: summaries.Audience = Field(
+    period: Period | None = None
+    protection: Audience = Field(
         description="exact (supervisor) or cell_key (authority: every count perturbed, "
                     "counts under the threshold withheld)")
     suppression_threshold: int | None = Field(
@@ -91,7 +92,7 @@ async def attendance(
     until: Annotated[date, Query(alias="to", description="last local date, included")],
     group_by: Annotated[list[str] | None, Query(
         description="comma-separated: " + ", ".join(summaries.DIMENSIONS))] = None,
-    period: Annotated[summaries.Period | None, Query(
+    period: Annotated[Period | None, Query(
         description="what `period` groups by (month when not given); giving it groups "
                     "by period")] = None,
     format: Annotated[Format | None, Query(
@@ -109,15 +110,15 @@ async def attendance(
     if period is not None and "period" not in dims:
         dims.append("period")
     if "period" in dims:
-        period = period or summaries.Period.month
+        period = period or Period.month
     settings = request.app.state.settings
     # A supervisor sees exact counts; an authority (who is not also a supervisor) never does.
-    audience = (summaries.Audience.exact if reader.has(Role.supervisor)
-                else summaries.Audience.cell_key)
+    audience = (Audience.exact if reader.has(Role.supervisor)
+                else Audience.cell_key)
     threshold = settings.suppression_threshold
     result = await summaries.attendance(
         session, since=since, until=until, group_by=dims, period=period, audience=audience,
-        ptable=cellkey.load(settings.ptable) if audience == summaries.Audience.cell_key
+        ptable=cellkey.load(settings.ptable) if audience == Audience.cell_key
         else None, threshold=threshold)
     # Same URL, two representations: caches must key on Accept.
     response.headers["Vary"] = "Accept"
@@ -133,7 +134,7 @@ async def attendance(
         )
     body = {"from": since.isoformat(), "to": until.isoformat(), "group_by": dims,
             "period": period, "protection": audience,
-            "suppression_threshold": threshold if audience == summaries.Audience.cell_key
+            "suppression_threshold": threshold if audience == Audience.cell_key
             else None, **result}
     # Written directly: validating tens of thousands of rows against the response model
     # would cost more than computing them (the model still documents the shape).

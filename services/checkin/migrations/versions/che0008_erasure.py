@@ -15,6 +15,7 @@ import sqlmodel  # noqa: F401  (autogenerate renders sqlmodel types)
 from alembic import op
 
 import shared.db
+from shared.migrations import sqlite_autoincrement
 
 revision: str = 'che0008'
 down_revision: str | Sequence[str] | None = 'che0007'
@@ -22,17 +23,8 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
-def _autoincrement(on: bool) -> None:
-    # Erasure deletes feed events; SQLite would hand out the highest deleted id again,
-    # below a consumer's cursor, unless the table is AUTOINCREMENT (a rebuild).
-    if op.get_bind().dialect.name == "sqlite":
-        with op.batch_alter_table('change_events', recreate='always',
-                                  table_kwargs={'sqlite_autoincrement': on}):
-            pass
-
-
 def upgrade() -> None:
-    _autoincrement(True)
+    sqlite_autoincrement('change_events', on=True)
     with op.batch_alter_table('case_copies', schema=None) as batch_op:
         batch_op.alter_column('phone_hash', existing_type=sqlmodel.sql.sqltypes.AutoString(length=64),
                               nullable=True)
@@ -57,4 +49,4 @@ def downgrade() -> None:
         batch_op.alter_column('date_of_birth', existing_type=sa.Date(), nullable=False)
         batch_op.alter_column('phone_hash', existing_type=sqlmodel.sql.sqltypes.AutoString(length=64),
                               nullable=False)
-    _autoincrement(False)
+    sqlite_autoincrement('change_events', on=False)

@@ -16,7 +16,7 @@ import sqlmodel  # noqa: F401  (autogenerate renders sqlmodel types)
 from alembic import op
 
 import shared.db
-from shared.migrations import add_checks, drop_checks
+from shared.migrations import add_checks, drop_checks, sqlite_autoincrement
 
 revision: str = 'reg0006'
 down_revision: str | Sequence[str] | None = 'reg0005'
@@ -45,17 +45,8 @@ def _nullable(nullable: bool) -> None:
                                   nullable=nullable)
 
 
-def _autoincrement(on: bool) -> None:
-    # Erasure deletes feed events; SQLite would hand out the highest deleted id again,
-    # below a consumer's cursor, unless the table is AUTOINCREMENT (a rebuild).
-    if op.get_bind().dialect.name == "sqlite":
-        with op.batch_alter_table('change_events', recreate='always',
-                                  table_kwargs={'sqlite_autoincrement': on}):
-            pass
-
-
 def upgrade() -> None:
-    _autoincrement(True)
+    sqlite_autoincrement('change_events', on=True)
     _nullable(True)
     with op.batch_alter_table('cases', schema=None) as batch_op:
         batch_op.add_column(sa.Column('erased_at', shared.db.UTCDateTime(timezone=True),
@@ -74,4 +65,4 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_cases_erased_at'))
         batch_op.drop_column('erased_at')
     _nullable(False)
-    _autoincrement(False)
+    sqlite_autoincrement('change_events', on=False)
