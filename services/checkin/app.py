@@ -12,7 +12,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from fastapi import FastAPI
 from twilio.request_validator import RequestValidator
 
-from checkin import jobs
+from checkin import folding, jobs
 from checkin.api import cases, checkins, desk, follow_ups, outages, summaries, twilio
 from checkin.api.deps import pin_policy
 from checkin.config import CheckinSettings
@@ -78,6 +78,9 @@ async def _background(app: FastAPI, settings: CheckinSettings) -> AsyncIterator[
         # The sessionmaker is looked up per run, so one swapped in later (tests) is used.
         await jobs.tick(app.state.sessionmaker, horizon=horizon)
 
+    async def fold_rollups() -> None:
+        await folding.tick(app.state.sessionmaker)
+
     app.state.run_jobs = run_jobs
     scheduler = app.state.scheduler = AsyncIOScheduler(timezone="UTC")
     # A ticker only: the work and its progress live in the database.
@@ -90,6 +93,12 @@ async def _background(app: FastAPI, settings: CheckinSettings) -> AsyncIterator[
         scheduler.add_job(
             app.state.run_jobs, "interval", seconds=settings.jobs_seconds, id="checkin-jobs",
             max_instances=1, coalesce=True, misfire_grace_time=300,
+        )
+    if settings.rollup_fold_seconds > 0:
+        scheduler.add_job(
+            fold_rollups, "interval",
+            seconds=settings.rollup_fold_seconds, id="rollups", max_instances=1,
+            coalesce=True, misfire_grace_time=30,
         )
     if scheduler.get_jobs():
         scheduler.start()

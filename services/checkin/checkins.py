@@ -96,8 +96,8 @@ async def record_checkin(
         await session.execute(_SETTLE, {**settled, "expected_id": expected.id})
         for name, value in settled.items():  # the loaded row, as now stored
             set_committed_value(expected, name, value)
-        # A core update: the session's hooks do not see it, so the rollups are told here.
-        await rollups.fold(session, [(before, rollups.cell_of(expected))])
+        # A core update: the session's hooks do not see it, so the move is logged here.
+        await rollups.record(session, [(before, rollups.cell_of(expected))])
         events.append(ExpectedCheckinOutcome.of(expected))
     await publish_events(session, *events)
     count_on_commit(session, CHECKINS, channel=channel, timing=timing)

@@ -32,6 +32,9 @@ class CheckinSettings(ServiceSettings):
     # jobs (extend the horizon, decide missed check-ins) run; 0 turns them off.
     schedule_horizon_days: int = Field(56, ge=7, le=366)
     jobs_seconds: float = Field(60.0, validation_alias="WAYMARK_CHECKIN_JOBS_SECONDS")
+    # How often the moves logged by outcome changes are folded into the attendance
+    # rollups (``checkin.folding``); 0 leaves it to the summaries, which fold first.
+    rollup_fold_seconds: float = Field(2.0, validation_alias="WAYMARK_ROLLUP_FOLD_SECONDS")
     # An authority's attendance summaries withhold any count that ends under this after
     # cell-key perturbation, with the perturbation table (``pcv,ckey,pvalue`` CSV) at
     # ``ptable``, the shipped one when unset (``checkin.cellkey``).

@@ -227,6 +227,19 @@ class AttendanceRollup(CheckinModel, table=True):
     cases: bytes = Field(sa_type=sa.LargeBinary)
 
 
+class RollupMove(CheckinModel, table=True):
+    """Windows that moved from one rollup cell to another in one transaction, not yet
+    folded into the rollups (``checkin.folding``): written beside the change, so the
+    busy paths never wait on the rollups' shared rows. Each move is ``[old, new]``,
+    a cell being ``[case_id, record_key, outcome, local_date, *stamps]`` or ``null``."""
+
+    __tablename__ = "rollup_moves"
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: int | None = Field(default=None, primary_key=True)
+    moves: list = Field(sa_type=sa.JSON)
+
+
 class Checkin(CheckinModel, table=True):
     """A report that reached us: by SMS, keypad call or in person. One that fits no
     open window is kept as an unscheduled contact (``expected_checkin_id`` empty)."""

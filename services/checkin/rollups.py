@@ -1,5 +1,7 @@
-"""Attendance rollups: what summaries read, kept up to date in the same transaction as
-every change to an expected check-in, so a summary never scans the expected check-ins.
+"""Attendance rollups: what summaries read, so a summary never scans the expected
+check-ins. Every change to an expected check-in logs where the window moved, in its
+own transaction (``record``); ``checkin.folding`` folds the log into the rollups from a
+job and before every summary.
 
 Stamping. A window is counted under the dimensions it is stamped with
 (``ExpectedCheckin.programme`` … ``reporting_centre``, ``local_date``): the case's
@@ -8,11 +10,7 @@ vulnerabilities when it is planned, stamped again when it is first decided (pend
 anything), and the check-in's channel and reporting centre (``none`` without one). A
 later change of the case leaves decided windows where they were: the past is not
 rewritten. ``before_flush`` stamps ORM changes; the check-in path, which writes with
-core statements, stamps with ``settled_values`` and folds with ``fold``.
-
-Same transaction, not a folding job: a supervisor's summary equals the raw rows at
-every commit, with no lag and no job to watch; the price is a few rollup rows locked
-per outcome change (taken in key order, so concurrent changes do not deadlock).
+core statements, stamps with ``settled_values`` and logs with ``record``.
 
 The rollup (``AttendanceRollup``): one row per grain (``day``, ``week`` from Monday,
 ``month``), period and combination of stamped dimensions, holding per outcome the
@@ -38,20 +36,14 @@ programme × sex × age × nationality; programme × sex × age × vulnerabiliti
 programme × channel × centre), and a summary reads the smallest one that has its
 dimensions; the full cube answers any other grouping.
 
-Known limit of the same transaction: every change updates the total's day, week and
-month rows, so concurrent check-ins queue on them until they commit. If that ever
-shows, append the moves to a log in the transaction instead and run ``fold_sync``
-over it from a job: it already folds in batches.
-
 A case leaves a row's bitmap only when none of its windows is left in that row (a
 check-in moves a window from channel ``none`` to ``sms``, while the case's other
-windows of the month may stay there): ``fold`` looks at the case's own windows to tell.
+windows of the month may stay there): folding looks at the case's own windows to tell.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import UTC, date, timedelta
 from typing import Any, NamedTuple
@@ -61,13 +53,11 @@ import numpy as np
 import sqlalchemy as sa
 from pyroaring import BitMap
 from sqlalchemy import event
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from checkin.enums import Outcome
-from checkin.models import AttendanceRollup, CaseCopy, ExpectedCheckin
+from checkin.models import AttendanceRollup, CaseCopy, ExpectedCheckin, RollupMove
 
 GRAINS = ("day", "week", "month")
 # The stamped dimensions, in the rollup's column order.
@@ -94,6 +84,7 @@ AGE_GROUPS = ((65, "65+"), (50, "50-64"), (35, "35-49"), (25, "25-34"), (18, "18
 # The case in a bitmap: its serial.
 MEMBER = CaseCopy.serial
 ROLLUP = AttendanceRollup.__table__  # type: ignore[attr-defined]
+MOVES = RollupMove.__table__  # type: ignore[attr-defined]
 WINDOWS = ExpectedCheckin.__table__  # type: ignore[attr-defined]
 
 
@@ -224,7 +215,7 @@ def rollup_key(cube: int, grain: str, day: date, stamps: Sequence[str]) -> str:
     return "\x1f".join((str(cube), grain, period_start(grain, day).isoformat(), *stamps))
 
 
-def _rows_of(day: date, stamps: Sequence[str]) -> Iterable[tuple[str, int, str, tuple[str, ...]]]:
+def rows_of(day: date, stamps: Sequence[str]) -> Iterable[tuple[str, int, str, tuple[str, ...]]]:
     """(key, cube, grain, masked stamps) of every rollup row a window counts in."""
     for cube in range(len(CUBES)):
         kept = masked(cube, stamps)
@@ -249,91 +240,34 @@ def _old_cell(window: ExpectedCheckin) -> Cell | None:
     return cell_of(values)
 
 
-def fold_sync(session: Session, moves: Iterable[tuple[Cell | None, Cell | None]]) -> None:
-    """Apply windows moving from one cell to another (``None``: planned, or deleted) to
-    the rollups, after the windows themselves are written."""
-    counts: dict[str, list[int]] = defaultdict(lambda: [0] * (2 * len(OUTCOMES)))
-    adds: dict[str, set[uuid.UUID]] = defaultdict(set)
-    removes: dict[str, set[uuid.UUID]] = defaultdict(set)
-    rows: dict[str, tuple[int, str, date, tuple[str, ...]]] = {}
-    cases: set[uuid.UUID] = set()
-    for old, new in moves:
-        if old == new:
-            continue
-        for cell, sign in ((old, -1), (new, 1)):
-            if cell is None:
-                continue
-            cases.add(cell.case_id)
-            slot = OUTCOMES.index(Outcome(cell.status))
-            for key, cube, grain, kept in _rows_of(cell.day, cell.stamps):
-                rows[key] = (cube, grain, period_start(grain, cell.day), kept)
-                counts[key][slot] += sign
-                counts[key][len(OUTCOMES) + slot] += sign * cell.window_key
-                if sign > 0:
-                    adds[key].add(cell.case_id)
-                else:
-                    removes[key].add(cell.case_id)
-    if not counts:
-        return
-    conn = session.connection()
-    members = dict(conn.execute(
-        sa.select(CaseCopy.case_id, MEMBER).where(CaseCopy.case_id.in_(cases))).all())
-    # A case stays in a row's bitmap while one of its windows is still in the row.
-    left = {r[0] for r in removes.items() if r[1]}
-    if left:
-        days = [rows[k][2] for k in left]
-        still = conn.execute(sa.select(
-            WINDOWS.c.case_id, WINDOWS.c.local_date, *(WINDOWS.c[n] for n in STAMPS))
-            .where(WINDOWS.c.case_id.in_({c for k in left for c in removes[k]}),
-                   WINDOWS.c.local_date >= min(days),
-                   WINDOWS.c.local_date < max(days) + timedelta(days=31))).all()
-        present = {(key, r.case_id) for r in still for key, *_ in _rows_of(
-            r.local_date, tuple(str(r._mapping[n]) if r._mapping[n] is not None else NONE
-                                for n in STAMPS))}
-        for key in left:
-            removes[key] = {c for c in removes[key] if (key, c) not in present}
-    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-    ordered = sorted(counts)
-    for chunk in range(0, len(ordered), 500):
-        keys = ordered[chunk:chunk + 500]
-        conn.execute(insert(ROLLUP).on_conflict_do_nothing(), [
-            {"key": k, "cube": rows[k][0], "grain": rows[k][1], "period": rows[k][2],
-             **dict(zip(STAMPS, rows[k][3], strict=True)), "cases": BitMap().serialize(),
-             **dict.fromkeys(OUTCOMES, 0), **{f"{o}_keys": 0 for o in OUTCOMES}}
-            for k in keys])
-        current = conn.execute(sa.select(*(c for c in ROLLUP.c if c.name != "cases"))
-                               .where(ROLLUP.c.key.in_(keys))
-                               .order_by(ROLLUP.c.key).with_for_update()).all()
-        # Bitmaps are read and written only where a case comes or goes: most changes
-        # (an outcome, within the same dimensions) move counts alone.
-        moving = [k for k in keys if adds.get(k) or removes.get(k)]
-        bitmaps = dict(conn.execute(sa.select(ROLLUP.c.key, ROLLUP.c.cases)
-                                    .where(ROLLUP.c.key.in_(moving))).all()) if moving else {}
-        counted, rewritten, gone = [], [], []
-        for row in current:
-            delta = counts[row.key]
-            values = {o: row._mapping[o] + delta[i] for i, o in enumerate(OUTCOMES)}
-            if not any(values.values()):
-                gone.append(row.key)
-                continue
-            values.update({f"{o}_keys": (row._mapping[f"{o}_keys"] + delta[len(OUTCOMES) + i])
-                           % KEYS for i, o in enumerate(OUTCOMES)})
-            if row.key not in bitmaps:
-                counted.append({"k": row.key, **values})
-                continue
-            bitmap = BitMap.deserialize(bitmaps[row.key])
-            bitmap.difference_update(BitMap(members[c] for c in removes.get(row.key, ())))
-            bitmap.update(BitMap(members[c] for c in adds.get(row.key, ())))
-            rewritten.append({"k": row.key, **values, "cases": bitmap.serialize()})
-        for updates in (counted, rewritten):
-            if updates:
-                conn.execute(ROLLUP.update().where(ROLLUP.c.key == sa.bindparam("k")), updates)
-        if gone:
-            conn.execute(ROLLUP.delete().where(ROLLUP.c.key.in_(gone)))
+def _plain(cell: Cell | None) -> list[Any] | None:
+    if cell is None:
+        return None
+    return [str(cell.case_id), cell.window_key, cell.status, cell.day.isoformat(),
+            *cell.stamps]
 
 
-async def fold(session: AsyncSession, moves: Sequence[tuple[Cell | None, Cell | None]]) -> None:
-    await session.run_sync(fold_sync, moves)
+def parse_cell(value: Sequence[Any] | None) -> Cell | None:
+    """A cell as ``RollupMove.moves`` keeps it, read back."""
+    if value is None:
+        return None
+    case_id, window_key, status, day, *stamps = value
+    return Cell(uuid.UUID(case_id), int(window_key), status, date.fromisoformat(day),
+                tuple(stamps))
+
+
+def record_sync(session: Session, moves: Iterable[tuple[Cell | None, Cell | None]]) -> None:
+    """Log windows moving from one cell to another (``None``: planned, or deleted) in
+    the session's transaction; ``checkin.folding`` applies them to the rollups. One
+    INSERT, whatever the number of moves: nothing shared is locked."""
+    plain = [[_plain(old), _plain(new)] for old, new in moves if old != new]
+    if plain:
+        session.connection().execute(MOVES.insert(), {"moves": plain})
+
+
+async def record(session: AsyncSession, moves: Sequence[tuple[Cell | None, Cell | None]]
+                 ) -> None:
+    await session.run_sync(record_sync, moves)
 
 
 # --- the session hooks ----------------------------------------------------------------
@@ -392,7 +326,7 @@ def _fold_after_flush(session: Session, _context: Any) -> None:
         if isinstance(obj, ExpectedCheckin):
             moves.append((_old_cell(obj), None))
     if moves:
-        fold_sync(session, moves)
+        record_sync(session, moves)
 
 
 # --- rebuilding -----------------------------------------------------------------------
@@ -403,8 +337,10 @@ def rebuild_sync(session: Session) -> int:
 
 
 def rebuild_on(conn: sa.Connection) -> int:
-    """Every rollup row again from the stamped windows (the migration's backfill, a
-    bulk load's, and a repair); returns the number of rows."""
+    """Every rollup row again from the stamped windows (a bulk load's, and a repair),
+    the logged moves dropped (the windows already show them); returns the number of
+    rows. Run it while no outcome changes: one made meanwhile may be counted twice."""
+    conn.execute(MOVES.delete())
     conn.execute(ROLLUP.delete())
     acc: dict[str, dict[str, Any]] = {}
     result = conn.execute(sa.select(
@@ -416,7 +352,7 @@ def rebuild_on(conn: sa.Connection) -> int:
     for r in result:
         stamps = tuple(str(r._mapping[n]) if r._mapping[n] is not None else NONE
                        for n in STAMPS)
-        for key, cube, grain, kept in _rows_of(r.local_date, stamps):
+        for key, cube, grain, kept in rows_of(r.local_date, stamps):
             row = acc.get(key)
             if row is None:
                 row = acc[key] = {

@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 import time_machine
 from asgi_lifespan import LifespanManager
-from checkin import erasure, feeds, rollups, summaries
+from checkin import erasure, feeds, folding, rollups, summaries
 from checkin.app import create_app
 from checkin.checkins import record_checkin
 from checkin.enums import Channel, OutageChannel
@@ -25,6 +25,7 @@ from checkin.models import (
     ExpectedCheckin,
     FollowUp,
     Outage,
+    RollupMove,
 )
 from checkin.outcomes import decide_missed, declare_outage, excuse
 from hypothesis import HealthCheck, given, settings
@@ -49,6 +50,8 @@ OPERATIONS = st.lists(st.one_of(
     st.tuples(st.just("change"), case_index, st.sampled_from(["A", "B"]),
               st.sampled_from([[], ["disability"], ["disability", "pregnant"]])),
     st.tuples(st.just("erase"), case_index),
+    # Folding the logged moves at any point, a few log rows or all of them.
+    st.tuples(st.just("fold"), st.sampled_from([1, 2, folding.BATCH])),
 ), max_size=14)
 
 
@@ -65,7 +68,7 @@ async def app(empty_database):
 async def _run(app, operations) -> None:
     sessionmaker = app.state.sessionmaker
     async with sessionmaker() as session, session.begin():
-        for table in (AttendanceRollup, Checkin, ExpectedCheckin, FollowUp, Outage,
+        for table in (AttendanceRollup, RollupMove, Checkin, ExpectedCheckin, FollowUp, Outage,
                       ChangeEvent, CaseCopy):
             await session.execute(sa.delete(table))
     ids = [uuid.uuid4() for _ in range(CASES)]
@@ -112,6 +115,8 @@ async def _run(app, operations) -> None:
                                          vulnerabilities=flags)
                     change.data["programme"] = programme
                     await feeds.apply_registry_change(session, change)
+                elif op == "fold":
+                    await session.run_sync(folding.fold_sync, limit=args[0])
                 elif op == "erase":
                     versions[ids[args[0]]] += 1
                     await erasure.erase_case(session, case_id=ids[args[0]],
@@ -139,7 +144,9 @@ async def _raw(app, group_by: list[str], since: date, until: date) -> dict:
 
 
 async def _rollups(app) -> dict:
-    async with app.state.sessionmaker() as session:
+    """The rollups once every logged move is folded in."""
+    async with app.state.sessionmaker() as session, session.begin():
+        await folding.fold_all(session)
         return {r.key: tuple(r) for r in (await session.execute(
             sa.select(AttendanceRollup.__table__))).all()}
 

@@ -1,0 +1,222 @@
+"""Folding the logged moves into the rollups.
+
+Every change to an expected check-in logs where the window moved, in its own
+transaction (``rollups.record``, one row in ``rollup_moves``). Folding applies the
+logged moves to the rollups and deletes them, in one transaction:
+
+- from a job every ``WAYMARK_ROLLUP_FOLD_SECONDS`` (2 s), so the log stays short;
+- at the start of every summary, so a summary counts every change committed before it
+  (a supervisor's counts equal the raw rows, with no lag to explain).
+
+Why not update the rollups in the change's own transaction: every change touches the
+same few rows (the totals of the day, week and month), so concurrent check-ins would
+queue on them. Logging is one INSERT that locks nothing shared; folding many moves at
+once updates each rollup row once per batch.
+
+One folder at a time (a PostgreSQL advisory lock; SQLite's writers take turns
+anyway): a job finding it held skips its turn, a summary waits for it. Counts and key
+sums are deltas, so folding order does not matter. Bitmaps are not: a case belongs in
+a row's bitmap while any of its windows is in the row, so wherever a move takes a
+window into or out of a row, the case's membership is set from its windows as they are
+when folded (not as the move saw them); a move logged after the fold reads them is
+folded later and sets it again. Moves of one window are logged in order (its row lock
+orders them), and the log is read in id order.
+
+A move within a row (an outcome decided, nothing else changed: most of them) touches
+no bitmap, so a day of windows decided missed is counts alone.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import date, timedelta
+
+import sqlalchemy as sa
+from pyroaring import BitMap
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session
+
+from checkin.enums import Outcome
+from checkin.models import CaseCopy
+from checkin.rollups import (
+    KEYS,
+    MEMBER,
+    MOVES,
+    NONE,
+    OUTCOMES,
+    ROLLUP,
+    STAMPS,
+    WINDOWS,
+    Cell,
+    parse_cell,
+    period_start,
+    rows_of,
+)
+
+log = logging.getLogger("waymark.checkin.folding")
+
+# Moves read per transaction: a batch locks each rollup row it touches once.
+BATCH = 5000
+# pg_advisory_xact_lock's key for "folding the rollups" ("WMRKFOLD").
+LOCK = 0x574D524B464F4C44
+
+
+def _take_turn(conn: sa.Connection, *, wait: bool) -> bool:
+    if conn.dialect.name != "postgresql":
+        return True  # every SQLite transaction here begins IMMEDIATE: one writer at a time
+    if wait:
+        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(LOCK)))
+        return True
+    return bool(conn.scalar(sa.select(sa.func.pg_try_advisory_xact_lock(LOCK))))
+
+
+def _present(conn: sa.Connection, wanted: dict[str, set[uuid.UUID]],
+             starts: dict[str, date]) -> set[tuple[str, uuid.UUID]]:
+    """Of the (row, case) pairs in ``wanted``, those where the case has a window now."""
+    cases = {case for group in wanted.values() for case in group}
+    since = min(starts[key] for key in wanted)
+    until = max(starts[key] for key in wanted) + timedelta(days=31)
+    found: set[tuple[str, uuid.UUID]] = set()
+    for chunk in range(0, len(cases), 5000):
+        some = list(cases)[chunk:chunk + 5000]
+        windows = conn.execute(sa.select(
+            WINDOWS.c.case_id, WINDOWS.c.local_date, *(WINDOWS.c[n] for n in STAMPS))
+            .where(WINDOWS.c.case_id.in_(some), WINDOWS.c.local_date >= since,
+                   WINDOWS.c.local_date < until))
+        for w in windows:
+            stamps = tuple(str(v) if v is not None else NONE for v in w[2:])
+            for key, *_ in rows_of(w.local_date, stamps):
+                if w.case_id in wanted.get(key, ()):
+                    found.add((key, w.case_id))
+    return found
+
+
+def apply_sync(session: Session, moves: Iterable[tuple[Cell | None, Cell | None]]) -> None:
+    """Apply windows moving from one cell to another (``None``: planned, or deleted) to
+    the rollups; the windows themselves are already as the moves left them, or later."""
+    width = len(OUTCOMES)
+    counts: dict[str, list[int]] = defaultdict(lambda: [0] * (2 * width))
+    rows: dict[str, tuple[int, str, date, tuple[str, ...]]] = {}
+    # (row, case) pairs whose membership a move may change: a window entered or left
+    # the row (it was not in the row on both sides of the move).
+    wanted: dict[str, set[uuid.UUID]] = defaultdict(set)
+    for old, new in moves:
+        if old == new:
+            continue
+        sides = []
+        for cell, sign in ((old, -1), (new, 1)):
+            keys = set()
+            if cell is not None:
+                slot = OUTCOMES.index(Outcome(cell.status))
+                for key, cube, grain, kept in rows_of(cell.day, cell.stamps):
+                    rows[key] = (cube, grain, period_start(grain, cell.day), kept)
+                    counts[key][slot] += sign
+                    counts[key][width + slot] += sign * cell.window_key
+                    keys.add(key)
+            sides.append((cell, keys))
+        (before, left), (after, entered) = sides
+        for cell, keys in ((before, left - entered), (after, entered - left)):
+            for key in keys:
+                assert cell is not None
+                wanted[key].add(cell.case_id)
+    if not counts:
+        return
+    conn = session.connection()
+    cases = {case for group in wanted.values() for case in group}
+    members = dict(conn.execute(
+        sa.select(CaseCopy.case_id, MEMBER).where(CaseCopy.case_id.in_(cases))).all()
+    ) if cases else {}
+    present = _present(conn, wanted, {k: rows[k][2] for k in wanted}) if wanted else set()
+    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    ordered = sorted(counts)  # rows locked in key order: concurrent folds cannot deadlock
+    for chunk in range(0, len(ordered), 500):
+        keys = ordered[chunk:chunk + 500]
+        conn.execute(insert(ROLLUP).on_conflict_do_nothing(), [
+            {"key": k, "cube": rows[k][0], "grain": rows[k][1], "period": rows[k][2],
+             **dict(zip(STAMPS, rows[k][3], strict=True)), "cases": BitMap().serialize(),
+             **dict.fromkeys(OUTCOMES, 0), **{f"{o}_keys": 0 for o in OUTCOMES}}
+            for k in keys])
+        current = conn.execute(sa.select(*(c for c in ROLLUP.c if c.name != "cases"))
+                               .where(ROLLUP.c.key.in_(keys))
+                               .order_by(ROLLUP.c.key).with_for_update()).all()
+        moving = [k for k in keys if k in wanted]
+        bitmaps = dict(conn.execute(sa.select(ROLLUP.c.key, ROLLUP.c.cases)
+                                    .where(ROLLUP.c.key.in_(moving))).all()) if moving else {}
+        counted, rewritten, gone = [], [], []
+        for row in current:
+            delta = counts[row.key]
+            values = {o: row._mapping[o] + delta[i] for i, o in enumerate(OUTCOMES)}
+            if not any(values.values()):
+                gone.append(row.key)
+                continue
+            values.update({f"{o}_keys": (row._mapping[f"{o}_keys"] + delta[width + i]) % KEYS
+                           for i, o in enumerate(OUTCOMES)})
+            if row.key not in bitmaps:
+                counted.append({"k": row.key, **values})
+                continue
+            bitmap = BitMap.deserialize(bitmaps[row.key])
+            for case in wanted[row.key]:
+                if case not in members:
+                    continue  # no copy, no serial: never in a bitmap
+                if (row.key, case) in present:
+                    bitmap.add(members[case])
+                else:
+                    bitmap.discard(members[case])
+            rewritten.append({"k": row.key, **values, "cases": bitmap.serialize()})
+        for updates in (counted, rewritten):
+            if updates:
+                conn.execute(ROLLUP.update().where(ROLLUP.c.key == sa.bindparam("k")), updates)
+        if gone:
+            conn.execute(ROLLUP.delete().where(ROLLUP.c.key.in_(gone)))
+
+
+def fold_sync(session: Session, *, wait: bool = True, limit: int = BATCH) -> int:
+    """Fold up to ``limit`` logged moves (oldest first) into the rollups and delete
+    them; returns how many log rows were folded (0 when another folder has its turn
+    and ``wait`` is false)."""
+    conn = session.connection()
+    if conn.scalar(sa.select(MOVES.c.id).limit(1)) is None:
+        return 0  # nothing logged: no lock taken, the common case for a summary
+    if not _take_turn(conn, wait=wait):
+        return 0
+    logged = conn.execute(sa.select(MOVES.c.id, MOVES.c.moves)
+                          .order_by(MOVES.c.id).limit(limit)).all()
+    if not logged:
+        return 0
+    apply_sync(session, [(parse_cell(old), parse_cell(new))
+                         for row in logged for old, new in row.moves])
+    # By id, not "up to the last id": a move committed meanwhile with a lower id stays.
+    ids = [row.id for row in logged]
+    conn.execute(MOVES.delete().where(MOVES.c.id.in_(ids)))
+    return len(logged)
+
+
+async def fold_all(session: AsyncSession) -> None:
+    """Fold every move logged so far, in the session's transaction (a summary's)."""
+    while await session.run_sync(fold_sync, wait=True) == BATCH:
+        pass
+
+
+async def fold(sessionmaker: async_sessionmaker[AsyncSession]) -> int:
+    """The job: fold batch after batch, a transaction each, until the log is empty or
+    another folder has its turn; returns how many log rows were folded."""
+    total = 0
+    while True:
+        async with sessionmaker() as session, session.begin():
+            done = await session.run_sync(fold_sync, wait=False)
+        total += done
+        if done < BATCH:
+            return total
+
+
+async def tick(sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+    """The job's run; logs and never raises, so the next tick tries again."""
+    try:
+        await fold(sessionmaker)
+    except Exception as exc:
+        log.error("folding the rollups failed: %s", type(exc).__name__)

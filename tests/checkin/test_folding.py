@@ -1,0 +1,140 @@
+"""Folding the rollups' log (``checkin.folding``): a check-in waits on no rollup row,
+the job folds what was logged, a summary counts every change committed before it, and
+two folders never fold the same moves. Real commits on the configured database; CI
+runs them on PostgreSQL, where the locks are real."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+from asgi_lifespan import LifespanManager
+from checkin import folding, rollups, summaries
+from checkin.app import create_app
+from checkin.checkins import record_checkin
+from checkin.enums import Channel
+from checkin.models import AttendanceRollup, CaseCopy, Checkin, ExpectedCheckin, RollupMove
+
+from shared.migrations import upgrade
+from tests.checkin.test_summaries import FROM, MONDAYS, TO, add_case, weekly
+from tests.conftest import checkin_settings
+
+
+@pytest.fixture
+async def app(empty_database):
+    url = empty_database(f"checkin_{uuid.uuid4().hex[:6]}")
+    upgrade("checkin", url)
+    app = create_app(checkin_settings(
+        url, WAYMARK_CHECKIN_FEED_POLL_SECONDS=0, WAYMARK_CHECKIN_JOBS_SECONDS=0))
+    async with LifespanManager(app):
+        yield app
+
+
+def postgres_only(app) -> None:
+    if app.state.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite runs one writer at a time: nothing to wait on")
+
+
+async def check_in(sessionmaker, case: CaseCopy, *, hours: int = 1) -> None:
+    async with sessionmaker() as session, session.begin():
+        copy = await session.get(CaseCopy, case.case_id, with_for_update=True)
+        await record_checkin(session, case=copy, channel=Channel.sms,
+                             now=MONDAYS[0] + timedelta(hours=hours))
+
+
+async def logged(sessionmaker) -> int:
+    async with sessionmaker() as session:
+        return await session.scalar(sa.select(sa.func.count()).select_from(RollupMove))
+
+
+async def total(sessionmaker) -> dict:
+    async with sessionmaker() as session, session.begin():
+        return (await summaries.attendance(session, since=FROM, until=TO, group_by=[]))["total"]
+
+
+async def test_a_check_in_is_logged_and_counted_once_folded(app):
+    db = app.state.sessionmaker
+    cases = [await add_case(db, windows=weekly("pending", "pending")) for _ in range(3)]
+    await folding.fold(db)
+    assert await logged(db) == 0
+    for case in cases[:2]:
+        await check_in(db, case)
+    assert await logged(db) == 2
+    assert await folding.fold(db) == 2
+    assert await logged(db) == 0
+    counted = await total(db)
+    assert (counted["on_time"], counted["pending"], counted["people"]) == (2, 4, 3)
+    async with db() as session:
+        kept = {r.key: tuple(r) for r in await session.execute(
+            sa.select(AttendanceRollup.__table__))}
+        await rollups.rebuild(session)
+        assert kept == {r.key: tuple(r) for r in await session.execute(
+            sa.select(AttendanceRollup.__table__))}
+
+
+async def test_a_summary_counts_what_no_job_has_folded_yet(app):
+    db = app.state.sessionmaker
+    case = await add_case(db, windows=weekly("pending", "pending"))
+    await check_in(db, case, hours=11)  # late
+    assert await logged(db) > 0
+    counted = await total(db)
+    assert (counted["late"], counted["pending"], counted["expected"]) == (1, 1, 2)
+    assert await logged(db) == 0  # the summary folded it, for everyone after it too
+
+
+async def test_a_check_in_waits_on_no_rollup_row(app):
+    """The day's, week's and month's totals are in every change: a check-in that had to
+    lock them would queue behind every other one. Here another transaction holds every
+    rollup row while the check-in is recorded."""
+    postgres_only(app)
+    db = app.state.sessionmaker
+    cases = [await add_case(db, windows=weekly("pending", "pending")) for _ in range(2)]
+    await folding.fold(db)
+    async with db() as holder, holder.begin():
+        held = (await holder.execute(sa.select(AttendanceRollup.key).with_for_update())).all()
+        assert held
+        async with db() as session, session.begin():
+            await session.execute(sa.text("SET LOCAL lock_timeout = '3s'"))
+            copy = await session.get(CaseCopy, cases[0].case_id, with_for_update=True)
+            await record_checkin(session, case=copy, channel=Channel.sms,
+                                 now=MONDAYS[0] + timedelta(hours=1))
+    assert (await total(db))["on_time"] == 1
+
+
+async def test_one_folder_at_a_time_and_a_summary_waits_for_it(app):
+    postgres_only(app)
+    db = app.state.sessionmaker
+    cases = [await add_case(db, windows=weekly("pending", "pending")) for _ in range(2)]
+    await folding.fold(db)
+    await check_in(db, cases[0])
+    async with db() as first, first.begin():
+        assert await first.run_sync(folding.fold_sync) == 1
+        # While the first folder's transaction is open, the job skips its turn...
+        await check_in(db, cases[1])
+        assert await folding.fold(db) == 0
+        assert await logged(db) == 2
+        # ...and a summary waits for the first folder to commit, then counts both.
+        waiting = asyncio.ensure_future(total(db))
+        await asyncio.sleep(0.5)
+        assert not waiting.done()
+    counted = await asyncio.wait_for(waiting, 10)
+    assert (counted["on_time"], counted["pending"]) == (2, 2)
+    assert await logged(db) == 0
+
+
+async def test_a_rebuild_drops_the_log_it_already_shows(app):
+    db = app.state.sessionmaker
+    case = await add_case(db, windows=weekly("pending", "pending"))
+    await check_in(db, case)
+    async with db() as session, session.begin():
+        await rollups.rebuild(session)
+    assert await logged(db) == 0
+    counted = await total(db)
+    assert (counted["on_time"], counted["pending"]) == (1, 1)
+    async with db() as session:
+        windows = (await session.execute(sa.select(ExpectedCheckin))).scalars().all()
+        assert len(windows) == 2
+        assert len((await session.execute(sa.select(Checkin))).scalars().all()) == 1
