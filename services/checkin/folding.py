@@ -131,9 +131,9 @@ def apply_sync(session: Session, moves: Iterable[tuple[Cell | None, Cell | None]
         return
     conn = session.connection()
     cases = {case for group in wanted.values() for case in group}
-    members = dict(conn.execute(
-        sa.select(CaseCopy.case_id, MEMBER).where(CaseCopy.case_id.in_(cases))).all()
-    ) if cases else {}
+    members = {case_id: (serial, key) for case_id, serial, key in conn.execute(
+        sa.select(CaseCopy.case_id, MEMBER, CaseCopy.record_key)
+        .where(CaseCopy.case_id.in_(cases)))} if cases else {}
     present = _present(conn, wanted, {k: rows[k][2] for k in wanted}) if wanted else set()
     insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
     ordered = sorted(counts)  # rows locked in key order: concurrent folds cannot deadlock
@@ -142,6 +142,7 @@ def apply_sync(session: Session, moves: Iterable[tuple[Cell | None, Cell | None]
         conn.execute(insert(ROLLUP).on_conflict_do_nothing(), [
             {"key": k, "cube": rows[k][0], "grain": rows[k][1], "period": rows[k][2],
              **dict(zip(STAMPS, rows[k][3], strict=True)), "cases": BitMap().serialize(),
+             "people": 0, "people_keys": 0,
              **dict.fromkeys(OUTCOMES, 0), **{f"{o}_keys": 0 for o in OUTCOMES}}
             for k in keys])
         current = conn.execute(sa.select(*(c for c in ROLLUP.c if c.name != "cases"))
@@ -163,14 +164,20 @@ def apply_sync(session: Session, moves: Iterable[tuple[Cell | None, Cell | None]
                 counted.append({"k": row.key, **values})
                 continue
             bitmap = BitMap.deserialize(bitmaps[row.key])
+            people_keys = row.people_keys
             for case in wanted[row.key]:
                 if case not in members:
                     continue  # no copy, no serial: never in a bitmap
-                if (row.key, case) in present:
-                    bitmap.add(members[case])
-                else:
-                    bitmap.discard(members[case])
-            rewritten.append({"k": row.key, **values, "cases": bitmap.serialize()})
+                serial, record_key = members[case]
+                if ((row.key, case) in present) != (serial in bitmap):
+                    if serial in bitmap:
+                        bitmap.remove(serial)
+                        people_keys -= record_key
+                    else:
+                        bitmap.add(serial)
+                        people_keys += record_key
+            rewritten.append({"k": row.key, **values, "cases": bitmap.serialize(),
+                              "people": len(bitmap), "people_keys": people_keys % KEYS})
         for updates in (counted, rewritten):
             if updates:
                 conn.execute(ROLLUP.update().where(ROLLUP.c.key == sa.bindparam("k")), updates)

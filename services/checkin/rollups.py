@@ -367,7 +367,17 @@ def rebuild_on(conn: sa.Connection) -> int:
             row[f"{r.status}_keys"] = (row[f"{r.status}_keys"] + r.record_key) % KEYS
             row["cases"].add(r.member)
     rows = list(acc.values())
-    for row in rows:
+    keys = np.zeros(1, dtype=np.int64)
+    top = max((row["cases"].max() for row in rows if row["cases"]), default=0)
+    if top:
+        keys = np.zeros(top + 1, dtype=np.int64)
+        for serial, key in conn.execute(sa.select(CaseCopy.serial, CaseCopy.record_key)
+                                        .where(CaseCopy.serial.is_not(None))):
+            if serial <= top:
+                keys[serial] = key
+    sums = key_sums(keys, [row["cases"] for row in rows])
+    for row, people_keys in zip(rows, sums, strict=True):
+        row["people"], row["people_keys"] = len(row["cases"]), people_keys
         row["cases"] = row["cases"].serialize()
     for chunk in range(0, len(rows), 2000):
         conn.execute(ROLLUP.insert(), rows[chunk:chunk + 2000])
