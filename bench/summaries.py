@@ -41,13 +41,14 @@ import psycopg
 import sqlalchemy as sa
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "services")]
+sys.path[:0] = [str(ROOT), str(ROOT / "services"), str(ROOT / "bench")]
 
 from asgi_lifespan import LifespanManager  # noqa: E402
 from checkin import folding, rollups  # noqa: E402
 from checkin.app import create_app  # noqa: E402
 from checkin.models import ExpectedCheckin  # noqa: E402
 from pyroaring import BitMap  # noqa: E402
+from report import Figure, emit  # noqa: E402  (bench/, the script's own folder)
 
 from shared.migrations import upgrade  # noqa: E402
 from tests.conftest import auth, checkin_settings  # noqa: E402
@@ -358,6 +359,25 @@ def main() -> None:
     size = sizes(url)
     print(f"sizes: rollups {size['rollups'] / 2**20:,.0f} MiB, expected check-ins "
           f"{size['windows'] / 2**20:,.0f} MiB, database {size['database'] / 2**20:,.0f} MiB")
+    slowest = max(p for p, _ in plain)
+    equal = sum(1 for _, e in plain if e)
+    scale = f"{args.cases:,} cases"
+    emit("summaries", [
+        Figure(f"summary p95 over {len(results)} queries ({scale})", "< 200 ms", _ms(p95),
+               p95 < 0.2, baseline=f"{_ms(slowest)} (slowest plain GROUP BY)"),
+        Figure("slowest speed-up over the plain GROUP BY", ">= 50x", f"{ratio:.0f}x",
+               ratio >= 50),
+        Figure("supervisor answers equal to the plain GROUP BY", "all",
+               f"{equal} of {len(plain)}", equal == len(plain)),
+        Figure(f"a day's outcomes folded ({folded:,} windows)", "< 10 s", f"{fold_s:.1f} s",
+               fold_s < 10),
+        Figure("authority, a year by programme x sex x age x nationality", "-",
+               _ms(authority["authority"])),
+        Figure(f"load ({args.cases * 52:,} windows)", "-", f"{load_time:,.0f} s"),
+        Figure("rollups / expected check-ins / database", "-",
+               f"{size['rollups'] / 2**20:,.0f} / {size['windows'] / 2**20:,.0f} / "
+               f"{size['database'] / 2**20:,.0f} MiB"),
+    ])
     if not args.keep:
         with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
