@@ -190,7 +190,7 @@ h1 { font-size: 14pt; margin: 0 0 2pt; }
 dl { margin: 2pt 0; } dt { font-weight: bold; } dd { margin: 0 0 2pt; }
 .reason { display: block; margin-top: 2pt; font-size: 8pt; }
 .reason b { display: block; }
-.first { border-inline-start: 1.5pt solid #000; }
+.first { border-left: 1.5pt solid #000; }  /* between the languages, whatever their direction */
 """
 
 
