@@ -279,6 +279,7 @@ async def test_an_english_speakers_statement_is_in_english_alone(checkin_app, ch
     assert not [name for name in window if name.endswith("_ar")]
     html = (await statement(checkin, case_id, format="html")).text
     assert 'dir="rtl"' not in html and 'lang="ar"' not in html
+    assert '<td lang="en" dir="ltr">None</td>' in html  # no check-in received yet
 
 
 def test_every_outcome_channel_and_timing_has_its_words_in_every_language():
