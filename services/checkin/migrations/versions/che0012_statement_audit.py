@@ -10,8 +10,8 @@ Downgrading narrows the constraint again; while the trail holds a 'statement.pro
 entry (append-only, so it always will) PostgreSQL refuses, and should: the trail is
 never rewritten to fit an older schema.
 
-Revision ID: che0010
-Revises: che0009
+Revision ID: che0012
+Revises: che0011
 Create Date: 2026-12-03 09:40:00
 """
 from collections.abc import Sequence
@@ -20,8 +20,8 @@ from alembic import op
 
 from shared.migrations import append_only
 
-revision: str = 'che0010'
-down_revision: str | Sequence[str] | None = 'che0009'
+revision: str = 'che0012'
+down_revision: str | Sequence[str] | None = 'che0011'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
