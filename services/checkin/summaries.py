@@ -149,21 +149,15 @@ class _Tally:
         return cells
 
 
-def _groups(values: Sequence[Any], group_by: Sequence[str], period: Period | None
-            ) -> list[tuple[str, ...]]:
+def _groups(values: Sequence[Any], group_by: Sequence[str]) -> list[tuple[str, ...]]:
     """The rows (one, or one per vulnerability flag) a rollup group counts in; ``values``
-    are the group's columns in ``group_by`` order, ``period`` last (its start date)."""
-    if "vulnerability" not in group_by:  # one row: the values, the period's label last
-        if period is None:
-            return [tuple(values)]
-        return [(*values[:-1], period_label(period, values[-1]))]
+    are the group's columns in ``group_by`` order (the period's label last)."""
+    if "vulnerability" not in group_by:
+        return [tuple(values)]
     keys: list[tuple[str, ...]] = [()]
-    for dim, value in zip(group_by, values, strict=False):
+    for dim, value in zip(group_by, values, strict=True):
         if dim == "vulnerability":
             names = sorted(set(filter(None, value.split("|")))) or [NO_VULNERABILITY]
-        elif dim == "period":
-            assert period is not None
-            names = [period_label(period, values[-1])]
         else:
             names = [value]
         keys = [key + (name,) for key in keys for name in names]
@@ -227,7 +221,10 @@ async def attendance(
     columns = [ROLLUP.c["vulnerabilities" if d == "vulnerability" else d]
                for d in group_by if d != "period"]
     if period is not None:
-        columns.append(ROLLUP.c.period)
+        # The database puts each piece of the cover under its week's or month's label,
+        # so a month made of days and weeks at the range's edges is one group.
+        columns.append(sa.case({start: period_label(period, start) for _, start in pieces},
+                               value=ROLLUP.c.period))
         group_by = [d for d in group_by if d != "period"] + ["period"]
     # Counts and key sums add up: the database sums them per group.
     tallies: dict[tuple[str, ...], _Tally] = {}
@@ -237,7 +234,7 @@ async def attendance(
                 ROLLUP.c.cube == cube, covered).group_by(*columns))).all():
             values = tuple(row[:len(columns)])
             numbers = [int(n or 0) for n in row[len(columns):]]
-            targets[values] = _groups(values, group_by, period)
+            targets[values] = _groups(values, group_by)
             for key in targets[values]:
                 tallies.setdefault(key, _Tally()).add(numbers)
     # The total is a cell of its own, from the total cube: a few rows whatever the grouping.
