@@ -109,18 +109,20 @@ def apply_sync(session: Session, moves: Iterable[tuple[Cell | None, Cell | None]
     # the row (it was not in the row on both sides of the move).
     wanted: dict[str, set[str]] = defaultdict(set)
     slots = {str(o): i for i, o in enumerate(OUTCOMES)}
+    # Moves first summed per place (day, stamps) and outcome: a day's windows share a
+    # few thousand places, and each place is fifteen rollup rows.
+    places: dict[tuple[date, tuple[str, ...]], list[int]] = {}
     for old, new in moves:
         if old == new:
             continue
         for cell, sign in ((old, -1), (new, 1)):
             if cell is not None:
                 slot = slots[cell.status]
-                for key, cube, grain, kept in rows_of(cell.day, cell.stamps):
-                    if key not in rows:
-                        rows[key] = (cube, grain, period_start(grain, cell.day), kept)
-                    tally = counts[key]
-                    tally[slot] += sign
-                    tally[width + slot] += sign * cell.window_key
+                tally = places.get((cell.day, cell.stamps))
+                if tally is None:
+                    tally = places[(cell.day, cell.stamps)] = [0] * (2 * width)
+                tally[slot] += sign
+                tally[width + slot] += sign * cell.window_key
         if (old is not None and new is not None and old.day == new.day
                 and old.stamps == new.stamps):
             continue  # an outcome decided where the window was: no row gained or lost it
@@ -130,6 +132,13 @@ def apply_sync(session: Session, moves: Iterable[tuple[Cell | None, Cell | None]
             for key in keys:
                 assert cell is not None
                 wanted[key].add(str(cell.case_id))
+    for (day, stamps), tally in places.items():
+        for key, cube, grain, kept in rows_of(day, stamps):
+            if key not in rows:
+                rows[key] = (cube, grain, period_start(grain, day), kept)
+            row = counts[key]
+            for i, value in enumerate(tally):
+                row[i] += value
     if not counts:
         return
     conn = session.connection()

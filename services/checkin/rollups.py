@@ -75,6 +75,10 @@ CUBES: tuple[tuple[str, ...], ...] = (
     ("programme", "sex", "age_group", "vulnerabilities"),
     ("programme", "channel", "reporting_centre"),
     STAMPS,
+    # One dimension each (che0013): a year by sex reads a few dozen rows, not thousands.
+    ("sex",),
+    ("age_group",),
+    ("nationality",),
 )
 ANY = "*"
 # Per cube, whether it keeps each stamp.
