@@ -326,7 +326,7 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
     parser.add_argument("--reuse", action="store_true",
                         help="query the database a --keep run left (migrated to the head "
-                             "first) instead of loading again")
+                             "first) instead of loading again; it is kept")
     args = parser.parse_args()
     if args.reuse:
         url = ADMIN_URL.rsplit("/", 1)[0] + f"/{DATABASE}"
@@ -389,7 +389,7 @@ def main() -> None:
                f"{size['rollups'] / 2**20:,.0f} / {size['windows'] / 2**20:,.0f} / "
                f"{size['database'] / 2**20:,.0f} MiB"),
     ])
-    if not args.keep:
+    if not (args.keep or args.reuse):
         with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
 
