@@ -6,8 +6,8 @@ rewrites. The content is always an offset from the real clock (``+N`` seconds, a
 forward, and nothing is restarted: jobs, feeds and the dispatcher see the evening
 come as a running system would, only sooner.
 
-Each process re-reads the file at most a second after it changed
-(``FAKETIME_CACHE_DURATION``); ``travel`` returns once every service's own clock (its
+Each process re-reads the file once a second at most (``FAKETIME_CACHE_DURATION=0``:
+whenever a second has turned, at no measurable cost per call); ``travel`` returns once every service's own clock (its
 ``Date`` header) shows the new time, so the test never reads its own wall clock to
 say what time it is for them. Monotonic clocks move with the offset too: asyncio's
 timers fire early at a jump, which the services take as a slow tick."""
@@ -47,7 +47,7 @@ class ServiceClock:
     def env(self) -> dict[str, str]:
         preload = [p for p in os.environ.get("LD_PRELOAD", "").split() if "faketime" not in p]
         return {"LD_PRELOAD": " ".join([LIBRARY, *preload]),
-                "FAKETIME_TIMESTAMP_FILE": str(self.path), "FAKETIME_CACHE_DURATION": "1"}
+                "FAKETIME_TIMESTAMP_FILE": str(self.path), "FAKETIME_CACHE_DURATION": "0"}
 
     def travel(self, to: datetime, urls: Sequence[str]) -> datetime:
         """Move the services at ``urls`` to ``to`` (to the second, a little after) or

@@ -73,12 +73,13 @@ def town(empty_database, tmp_path_factory) -> Iterator[Town]:
         cluster = Cluster(urls, cwd, extra={**twilio_env(twilio), **clock.env()},
                           unset=INHERITED)
         try:
-            registry = cluster.replica("registry", start=False)
-            checkin = cluster.replica("checkin", start=False, WAYMARK_REGISTRY_URL=registry.url)
-            notifications = cluster.replica("notifications", start=False,
-                                            WAYMARK_REGISTRY_URL=registry.url,
-                                            WAYMARK_CHECKIN_URL=checkin.url)
+            registry, checkin, notifications = (
+                cluster.replica(service, start=False) for service in SERVICES)
+            # Each follows the others' feeds at the ports they were given.
+            others = {f"WAYMARK_{r.service.upper()}_URL": r.url
+                      for r in (registry, checkin, notifications)}
             for replica in (registry, checkin, notifications):
+                replica.env.update(others)
                 replica.start(wait=False)
             for replica in (registry, checkin, notifications):
                 replica.wait_ready()
