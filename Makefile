@@ -26,9 +26,10 @@ test: $(STAMP)
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# Every benchmark in bench/ against the local PostgreSQL, then one table of the figures.
+# Every benchmark in bench/ against the local PostgreSQL, then one table of the figures
+# (BENCH_ARGS="--summary-cases 100000" for a shorter summaries run).
 bench: $(STAMP)
-	$(BIN)/python bench/run.py
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -2,7 +2,7 @@
 other (they would skew each other), and print one table of every figure beside its
 goal, its in-run baseline and the ratio, with the machine it ran on.
 
-    .venv/bin/python bench/run.py [--only reminders]
+    .venv/bin/python bench/run.py [--only reminders] [--summary-cases 100000]
 
 The PostgreSQL server is ``WAYMARK_BENCH_POSTGRES_URL`` (default the local one, user
 postgres); each benchmark makes and drops its own database. Exit status 0 even when a
@@ -47,7 +47,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--only", choices=SCRIPTS, action="append",
                         help="run only this benchmark (repeat for several)")
+    parser.add_argument("--summary-cases", type=int, default=1_000_000,
+                        help="cases for bench/summaries.py (a year of weekly windows each; "
+                             "the million-case load takes about an hour on 2 cores)")
     args = parser.parse_args()
+    extra = {"summaries": ["--cases", str(args.summary_cases)]}
     scripts = [s for s in SCRIPTS if (BENCH / f"{s}.py").exists()
                and (not args.only or s in args.only)]
     with tempfile.NamedTemporaryFile(suffix=".jsonl", delete=False) as report:
@@ -57,7 +61,8 @@ def main() -> int:
     started = time.perf_counter()
     for script in scripts:
         print(f"== {script}", flush=True)
-        result = subprocess.run([sys.executable, str(BENCH / f"{script}.py")],
+        result = subprocess.run([sys.executable, str(BENCH / f"{script}.py"),
+                                 *extra.get(script, [])],
                                 env=env, check=False)
         if result.returncode != 0:
             failed.append(script)

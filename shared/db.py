@@ -122,6 +122,17 @@ def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     return engine
 
 
+def make_sync_engine(url: str) -> sa.Engine:
+    """A synchronous engine (psycopg 3, sqlite3) for CPU-heavy jobs run in a thread, so
+    that they do not hold a worker's event loop while its requests wait: Python code
+    in a thread gives the loop the interpreter every few milliseconds."""
+    url = sync_url(url)
+    ensure_sqlite_dir(url)
+    engine = sa.create_engine(url, pool_pre_ping=True, hide_parameters=True)
+    install_sqlite_pragmas(engine)
+    return engine
+
+
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
 

@@ -22,6 +22,7 @@ from checkin.texts import languages
 from shared.audit import AuditTables, install_audit
 from shared.changefeed import FeedConsumer, changes_router
 from shared.crypto import PhoneVault
+from shared.db import make_sync_engine
 from shared.http import make_client, service_auth
 from shared.shutdown import stop_scheduler
 from shared.web import install_common, service_lifespan
@@ -78,8 +79,10 @@ async def _background(app: FastAPI, settings: CheckinSettings) -> AsyncIterator[
         # The sessionmaker is looked up per run, so one swapped in later (tests) is used.
         await jobs.tick(app.state.sessionmaker, horizon=horizon)
 
+    app.state.fold_engine = make_sync_engine(settings.database_url)
+
     async def fold_rollups() -> None:
-        await folding.tick(app.state.sessionmaker)
+        await folding.tick(app.state.fold_engine)
 
     app.state.run_jobs = run_jobs
     scheduler = app.state.scheduler = AsyncIOScheduler(timezone="UTC")
@@ -106,5 +109,6 @@ async def _background(app: FastAPI, settings: CheckinSettings) -> AsyncIterator[
         yield
     finally:
         await stop_scheduler(scheduler)  # its running jobs end before what they use closes
+        app.state.fold_engine.dispose()
         await app.state.registry_client.aclose()
         await app.state.notifications_client.aclose()

@@ -224,6 +224,10 @@ class AttendanceRollup(CheckinModel, table=True):
     missed_keys: int = 0
     excused_keys: int = 0
     pending_keys: int = 0
+    # The cases in ``cases``, and the sum of their record keys modulo 256: a group that
+    # is one row needs no bitmap.
+    people: int = 0
+    people_keys: int = 0
     cases: bytes = Field(sa_type=sa.LargeBinary)
 
 

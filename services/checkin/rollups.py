@@ -43,6 +43,7 @@ windows of the month may stay there): folding looks at the case's own windows to
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Iterable, Sequence
 from datetime import UTC, date, timedelta
@@ -215,12 +216,14 @@ def rollup_key(cube: int, grain: str, day: date, stamps: Sequence[str]) -> str:
     return "\x1f".join((str(cube), grain, period_start(grain, day).isoformat(), *stamps))
 
 
-def rows_of(day: date, stamps: Sequence[str]) -> Iterable[tuple[str, int, str, tuple[str, ...]]]:
-    """(key, cube, grain, masked stamps) of every rollup row a window counts in."""
-    for cube in range(len(CUBES)):
-        kept = masked(cube, stamps)
-        for grain in GRAINS:
-            yield rollup_key(cube, grain, day, kept), cube, grain, kept
+@functools.lru_cache(maxsize=1 << 16)
+def rows_of(day: date, stamps: tuple[str, ...]) -> tuple[tuple[str, int, str, tuple[str, ...]], ...]:
+    """(key, cube, grain, masked stamps) of every rollup row a window counts in. Cached:
+    the windows of a day share a few combinations of stamps, and a fold of thousands
+    of moves would otherwise spend its time building the same keys."""
+    return tuple((rollup_key(cube, grain, day, kept), cube, grain, kept)
+                 for cube in range(len(CUBES)) for kept in (masked(cube, stamps),)
+                 for grain in GRAINS)
 
 
 def _old_cell(window: ExpectedCheckin) -> Cell | None:
@@ -364,7 +367,17 @@ def rebuild_on(conn: sa.Connection) -> int:
             row[f"{r.status}_keys"] = (row[f"{r.status}_keys"] + r.record_key) % KEYS
             row["cases"].add(r.member)
     rows = list(acc.values())
-    for row in rows:
+    keys = np.zeros(1, dtype=np.int64)
+    top = max((row["cases"].max() for row in rows if row["cases"]), default=0)
+    if top:
+        keys = np.zeros(top + 1, dtype=np.int64)
+        for serial, key in conn.execute(sa.select(CaseCopy.serial, CaseCopy.record_key)
+                                        .where(CaseCopy.serial.is_not(None))):
+            if serial <= top:
+                keys[serial] = key
+    sums = key_sums(keys, [row["cases"] for row in rows])
+    for row, people_keys in zip(rows, sums, strict=True):
+        row["people"], row["people_keys"] = len(row["cases"]), people_keys
         row["cases"] = row["cases"].serialize()
     for chunk in range(0, len(rows), 2000):
         conn.execute(ROLLUP.insert(), rows[chunk:chunk + 2000])

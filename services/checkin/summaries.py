@@ -55,7 +55,15 @@ from checkin import folding
 from checkin.cellkey import PTable
 from checkin.enums import Audience, Outcome, Period
 from checkin.models import AttendanceRollup
-from checkin.rollups import CUBES, NONE, OUTCOMES, key_sums, period_start, record_keys_sync
+from checkin.rollups import (
+    CUBES,
+    KEYS,
+    NONE,
+    OUTCOMES,
+    key_sums,
+    period_start,
+    record_keys_sync,
+)
 
 DIMENSIONS = ("programme", "sex", "age_group", "nationality", "vulnerability", "channel",
               "reporting_centre", "period")
@@ -64,6 +72,11 @@ RATES = ("attendance_rate", "on_time_rate")
 NO_VULNERABILITY = NONE
 ALL = "(all)"
 ROLLUP = AttendanceRollup.__table__  # type: ignore[attr-defined]
+# Per group: each outcome's count, then its key sum, then the rows, their people and
+# their people's key sum.
+SUMS = ([sa.func.sum(ROLLUP.c[o]) for o in OUTCOMES]
+        + [sa.func.sum(ROLLUP.c[f"{o}_keys"]) for o in OUTCOMES]
+        + [sa.func.count(), sa.func.sum(ROLLUP.c.people), sa.func.sum(ROLLUP.c.people_keys)])
 
 
 def cover(since: date, until: date, period: Period | None) -> list[tuple[str, date]]:
@@ -100,6 +113,11 @@ def period_label(period: Period, day: date) -> str:
 class _Tally:
     counts: list[int] = field(default_factory=lambda: [0] * len(OUTCOMES))
     keys: list[int] = field(default_factory=lambda: [0] * len(OUTCOMES))
+    # The rollup rows summed in, and their own people counts and key sums: exact for
+    # a group of one row, which then needs no bitmap.
+    rows: int = 0
+    row_people: int = 0
+    row_people_keys: int = 0
     bitmaps: list[BitMap] = field(default_factory=list)
     people: BitMap | None = None
 
@@ -107,16 +125,26 @@ class _Tally:
         for i in range(len(OUTCOMES)):
             self.counts[i] += sums[i]
             self.keys[i] += sums[len(OUTCOMES) + i]
+        self.rows += sums[2 * len(OUTCOMES)]
+        self.row_people += sums[2 * len(OUTCOMES) + 1]
+        self.row_people_keys += sums[2 * len(OUTCOMES) + 2]
+
+    @property
+    def single(self) -> bool:
+        return self.rows <= 1
 
     def union(self) -> BitMap:
         if self.people is None:
             self.people = BitMap.union(*self.bitmaps) if self.bitmaps else BitMap()
         return self.people
 
-    def cells(self, people_key: int) -> dict[str, tuple[int, int]]:
+    def cells(self, people_key: int | None) -> dict[str, tuple[int, int]]:
         """Each count with the sum of its units' record keys."""
-        cells = {"people": (len(self.union()), people_key),
-                 "expected": (sum(self.counts), sum(self.keys))}
+        if self.single:
+            people = (self.row_people, self.row_people_keys % KEYS)
+        else:
+            people = (len(self.union()), people_key or 0)
+        cells = {"people": people, "expected": (sum(self.counts), sum(self.keys))}
         cells.update({o: (self.counts[i], self.keys[i]) for i, o in enumerate(OUTCOMES)})
         return cells
 
@@ -193,40 +221,52 @@ async def attendance(
     by_grain: dict[str, list[date]] = {}
     for grain, start in pieces:
         by_grain.setdefault(grain, []).append(start)
-    condition = sa.and_(ROLLUP.c.cube == cube, sa.or_(*(
-        sa.and_(ROLLUP.c.grain == grain, ROLLUP.c.period.in_(starts))
-        for grain, starts in by_grain.items())))
+    covered = sa.or_(*(sa.and_(ROLLUP.c.grain == grain, ROLLUP.c.period.in_(starts))
+                       for grain, starts in by_grain.items()))
     # The columns a group is told by: the dimensions asked for, the period's start last.
     columns = [ROLLUP.c["vulnerabilities" if d == "vulnerability" else d]
                for d in group_by if d != "period"]
     if period is not None:
         columns.append(ROLLUP.c.period)
         group_by = [d for d in group_by if d != "period"] + ["period"]
-    sums = [sa.func.sum(ROLLUP.c[o]) for o in OUTCOMES] + \
-        [sa.func.sum(ROLLUP.c[f"{o}_keys"]) for o in OUTCOMES]
     # Counts and key sums add up: the database sums them per group.
-    targets: dict[tuple[Any, ...], list[tuple[str, ...]]] = {}
     tallies: dict[tuple[str, ...], _Tally] = {}
+    targets: dict[tuple[Any, ...], list[tuple[str, ...]]] = {}
+    if group_by:
+        for row in (await session.execute(sa.select(*columns, *SUMS).where(
+                ROLLUP.c.cube == cube, covered).group_by(*columns))).all():
+            values = tuple(row[:len(columns)])
+            numbers = [int(n or 0) for n in row[len(columns):]]
+            targets[values] = _groups(values, group_by, period)
+            for key in targets[values]:
+                tallies.setdefault(key, _Tally()).add(numbers)
+    # The total is a cell of its own, from the total cube: a few rows whatever the grouping.
     total = _Tally()
-    for row in (await session.execute(
-            sa.select(*columns, *sums).where(condition).group_by(*columns))).all():
-        values, numbers = tuple(row[:len(columns)]), [int(n or 0) for n in row[len(columns):]]
-        total.add(numbers)
-        targets[values] = _groups(values, group_by, period) if group_by else []
-        for key in targets[values]:
-            tallies.setdefault(key, _Tally()).add(numbers)
-    # People do not add up: every row's bitmap, unioned per group.
-    # All at once: streaming row by row costs a context switch a row.
-    for row in (await session.execute(sa.select(*columns, ROLLUP.c.cases).where(condition))):
-        bitmap = BitMap.deserialize(row[-1])
-        total.bitmaps.append(bitmap)
-        for key in targets.get(tuple(row[:-1]), ()):
-            tallies[key].bitmaps.append(bitmap)
+    total.add([int(n or 0) for n in (await session.execute(
+        sa.select(*SUMS).where(ROLLUP.c.cube == 0, covered))).one()])
+    if not total.single:
+        total.bitmaps = [BitMap.deserialize(b) for b in (await session.execute(
+            sa.select(ROLLUP.c.cases).where(ROLLUP.c.cube == 0, covered))).scalars()]
+    # People do not add up: a group of several rows unions their bitmaps.
+    if any(not t.single for t in tallies.values()):
+        for row in (await session.execute(
+                sa.select(*columns, ROLLUP.c.cases).where(ROLLUP.c.cube == cube, covered))):
+            keys = [k for k in targets.get(tuple(row[:-1]), ()) if not tallies[k].single]
+            if keys:
+                bitmap = BitMap.deserialize(row[-1])
+                for key in keys:
+                    tallies[key].bitmaps.append(bitmap)
     ordered = sorted(tallies)
-    people_keys = [0] * (len(ordered) + 1)
+    people_keys: list[int | None] = [None] * (len(ordered) + 1)
     if audience == Audience.cell_key:
-        keys = await session.run_sync(record_keys_sync)
-        people_keys = key_sums(keys, [*(tallies[k].union() for k in ordered), total.union()])
+        several = [i for i, k in enumerate(ordered) if not tallies[k].single]
+        if several or not total.single:
+            record_keys = await session.run_sync(record_keys_sync)
+            sums = key_sums(record_keys, [*(tallies[ordered[i]].union() for i in several),
+                                          total.union()])
+            for i, people_key in zip(several, sums, strict=False):
+                people_keys[i] = people_key
+            people_keys[-1] = sums[-1]
     rows, withheld = [], 0
     for key, people_key in zip(ordered, people_keys, strict=False):
         published = _publish(tallies[key].cells(people_key), audience, ptable, threshold)

@@ -58,12 +58,12 @@ async def total(sessionmaker) -> dict:
 async def test_a_check_in_is_logged_and_counted_once_folded(app):
     db = app.state.sessionmaker
     cases = [await add_case(db, windows=weekly("pending", "pending")) for _ in range(3)]
-    await folding.fold(db)
+    folding.fold(app.state.fold_engine)
     assert await logged(db) == 0
     for case in cases[:2]:
         await check_in(db, case)
     assert await logged(db) == 2
-    assert await folding.fold(db) == 2
+    assert folding.fold(app.state.fold_engine) == 2
     assert await logged(db) == 0
     counted = await total(db)
     assert (counted["on_time"], counted["pending"], counted["people"]) == (2, 4, 3)
@@ -92,7 +92,7 @@ async def test_a_check_in_waits_on_no_rollup_row(app):
     postgres_only(app)
     db = app.state.sessionmaker
     cases = [await add_case(db, windows=weekly("pending", "pending")) for _ in range(2)]
-    await folding.fold(db)
+    folding.fold(app.state.fold_engine)
     async with db() as holder, holder.begin():
         held = (await holder.execute(sa.select(AttendanceRollup.key).with_for_update())).all()
         assert held
@@ -108,13 +108,13 @@ async def test_one_folder_at_a_time_and_a_summary_waits_for_it(app):
     postgres_only(app)
     db = app.state.sessionmaker
     cases = [await add_case(db, windows=weekly("pending", "pending")) for _ in range(2)]
-    await folding.fold(db)
+    folding.fold(app.state.fold_engine)
     await check_in(db, cases[0])
     async with db() as first, first.begin():
         assert await first.run_sync(folding.fold_sync) == 1
         # While the first folder's transaction is open, the job skips its turn...
         await check_in(db, cases[1])
-        assert await folding.fold(db) == 0
+        assert folding.fold(app.state.fold_engine) == 0
         assert await logged(db) == 2
         # ...and a summary waits for the first folder to commit, then counts both.
         waiting = asyncio.ensure_future(total(db))
@@ -138,3 +138,26 @@ async def test_a_rebuild_drops_the_log_it_already_shows(app):
         windows = (await session.execute(sa.select(ExpectedCheckin))).scalars().all()
         assert len(windows) == 2
         assert len((await session.execute(sa.select(Checkin))).scalars().all()) == 1
+
+
+async def test_the_service_folds_on_its_own(empty_database):
+    """With its job on, the service folds what check-ins log, no summary asked."""
+    url = empty_database(f"checkin_{uuid.uuid4().hex[:6]}")
+    upgrade("checkin", url)
+    app = create_app(checkin_settings(
+        url, WAYMARK_CHECKIN_FEED_POLL_SECONDS=0, WAYMARK_CHECKIN_JOBS_SECONDS=0,
+        WAYMARK_ROLLUP_FOLD_SECONDS=0.2))
+    async with LifespanManager(app):
+        db = app.state.sessionmaker
+        case = await add_case(db, windows=weekly("pending", "pending"))
+        await check_in(db, case)
+        for _ in range(100):
+            if await logged(db) == 0:
+                break
+            await asyncio.sleep(0.1)
+        assert await logged(db) == 0
+        async with db() as session:
+            on_time = await session.scalar(sa.select(sa.func.sum(AttendanceRollup.on_time))
+                                           .where(AttendanceRollup.cube == 0,
+                                                  AttendanceRollup.grain == "day"))
+        assert on_time == 1
