@@ -7,10 +7,11 @@ forward, and nothing is restarted: jobs, feeds and the dispatcher see the evenin
 come as a running system would, only sooner.
 
 Each process re-reads the file once a second at most (``FAKETIME_CACHE_DURATION=0``:
-whenever a second has turned, at no measurable cost per call); ``travel`` returns once every service's own clock (its
-``Date`` header) shows the new time, so the test never reads its own wall clock to
-say what time it is for them. Monotonic clocks move with the offset too: asyncio's
-timers fire early at a jump, which the services take as a slow tick."""
+whenever a second has turned, at no measurable cost per call); ``travel`` returns
+once every service's own clock (its ``Date`` header) shows the new time, so the test
+never reads its own wall clock to say what time it is for them. Monotonic clocks
+move with the offset too: asyncio's timers fire early at a jump, which the services
+take as a slow tick."""
 
 from __future__ import annotations
 
