@@ -248,20 +248,28 @@ def test_an_erasure_leaves_the_summary_unchanged(town):
                 for role in ("supervisor", "authority")}
 
     before = summaries()
-    assert before["supervisor"]["total"]["on_time"] >= 7
+    assert row(before["supervisor"], programme)["on_time"] == 7
+    assert row(before["authority"], programme) is not None  # seven people: listed
     response = town.call_api(town.registry, "POST", f"/v1/cases/{erased.id}/erasure",
                              role="supervisor", json={"reason": "Erasure request, 2 Dec"}).json()
     assert response["erased_at"] is not None and response["person"]["phone"] is None
 
-    # Gone from notifications (the texts it sent) and from checkin (the number: the
-    # PIN from that phone now finds nobody).
-    def texts_erased() -> bool:
-        items = town.reminders(erased)
-        return bool(items) and all(r["body"] is None for r in items)
+    # Each service says in its audit trail that it applied the registry's erasure.
+    def erased_by(replica) -> bool:
+        trail = town.call_api(replica, "GET", "/v1/audit", role="supervisor",
+                              params={"case_id": erased.id}).json()["items"]
+        return any(entry["action"] == "case.erased" for entry in trail)
 
-    eventually(texts_erased, timeout=20, what="notifications erasing the texts")
-    eventually(lambda: town.text(erased, erased.pin) == [language("en").say("sms_unknown")],
-               timeout=20, what="checkin forgetting the number")
-    assert town.first_window(erased)["outcome"] == "on_time"  # the record stays
+    for replica in (town.checkin, town.notifications):
+        eventually(lambda replica=replica: erased_by(replica), timeout=20,
+                   what=f"{replica.service} applying the erasure")
+    # Gone: the texts notifications sent, and the number at checkin (the PIN from that
+    # phone now finds nobody, and records nothing).
+    bodies = [r["body"] for r in town.reminders(erased)]
+    assert bodies and set(bodies) == {None}
+    assert town.text(erased, erased.pin) == [language("en").say("sms_unknown")]
+    record = town.checkins(erased)  # the anonymous record stays, and only it
+    assert record["expected"][0]["outcome"] == "on_time"
+    assert record["unscheduled_contacts"] == []
 
     assert summaries() == before
