@@ -324,16 +324,27 @@ def main() -> None:
     parser.add_argument("--cases", type=int, default=1_000_000)
     parser.add_argument("--queries", type=int, default=20)
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    parser.add_argument("--reuse", action="store_true",
+                        help="query the database a --keep run left (migrated to the head "
+                             "first) instead of loading again")
     args = parser.parse_args()
-    url = fresh_database()
-    upgrade("checkin", url)
-    started = time.perf_counter()
-    loaded = load(url, args.cases)
-    load_time = time.perf_counter() - started
-    print(f"load: {args.cases:,} cases, {args.cases * 52:,} windows in {load_time:,.1f} s "
-          f"(cases {loaded['cases']:.1f} s, windows {loaded['windows']:.1f} s, analyze "
-          f"{loaded['analyze']:.1f} s, rollups {loaded['rollups']:.1f} s: "
-          f"{int(loaded['rollup_rows']):,} rows)")
+    if args.reuse:
+        url = ADMIN_URL.rsplit("/", 1)[0] + f"/{DATABASE}"
+        upgrade("checkin", url)
+        with psycopg.connect(url) as conn:
+            args.cases = conn.execute("SELECT count(*) FROM case_copies").fetchone()[0]
+        load_time = float("nan")
+        print(f"reusing {DATABASE}: {args.cases:,} cases")
+    else:
+        url = fresh_database()
+        upgrade("checkin", url)
+        started = time.perf_counter()
+        loaded = load(url, args.cases)
+        load_time = time.perf_counter() - started
+        print(f"load: {args.cases:,} cases, {args.cases * 52:,} windows in {load_time:,.1f} s "
+              f"(cases {loaded['cases']:.1f} s, windows {loaded['windows']:.1f} s, analyze "
+              f"{loaded['analyze']:.1f} s, rollups {loaded['rollups']:.1f} s: "
+              f"{int(loaded['rollup_rows']):,} rows)")
     results = asyncio.run(run_queries(url, args.queries))
     authority = results.pop()
     plain = compare(url, results)

@@ -71,6 +71,12 @@ class Conflict(WaymarkError):
     status, title = 409, "Conflict"
 
 
+class Gone(WaymarkError):
+    """The resource existed and is gone for good (an erased case's statement)."""
+
+    status, title = 410, "Gone"
+
+
 class PreconditionFailed(WaymarkError):
     status, title = 412, "Precondition failed"
 
@@ -113,6 +119,7 @@ _MEANING = {
     403: "The token's roles do not allow this.",
     404: "No such resource, or not one the caller may see.",
     409: "The resource's state does not allow this.",
+    410: "The resource is gone for good: the person's data was erased.",
     412: "If-Match does not name the current version.",
     413: "The body is too large.",
     422: "A field is invalid; `errors` names each one.",

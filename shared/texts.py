@@ -34,7 +34,7 @@ from functools import cache
 from pathlib import Path
 
 from babel import Locale, UnknownLocaleError
-from babel.dates import format_datetime, format_time, match_skeleton
+from babel.dates import format_date, format_datetime, format_time, match_skeleton
 from babel.numbers import format_decimal
 
 TEXTS_DIR_ENV = "WAYMARK_TEXTS_DIR"
@@ -93,6 +93,17 @@ class Cldr:
     def date(self, moment: datetime) -> str:
         """Weekday, day and month of a local moment, as the locale writes them."""
         return format_datetime(moment, self._date_pattern, locale=self.locale)
+
+    def full_date(self, moment: datetime) -> str:
+        """Weekday, day, month and year of a local moment, the locale's full date
+        ("Monday, 7 December 2026", "الاثنين، 7 ديسمبر 2026"): for records that span
+        years, where a reminder's date needs no year."""
+        return format_date(moment, "full", locale=self.locale)
+
+    @property
+    def direction(self) -> str:
+        """``ltr`` or ``rtl``: how the locale's script runs (Arabic and Persian: ``rtl``)."""
+        return self.locale.text_direction
 
     def time(self, moment: datetime) -> str:
         """The local time of day, the locale's short form ("09:00", "9:00", "9:00 ص")."""

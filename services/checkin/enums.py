@@ -173,6 +173,8 @@ class AuditAction(StrEnum):
     follow_up_acknowledged = "follow_up.acknowledged"
     follow_up_closed = "follow_up.closed"
     desk_looked_up = "desk.looked_up"
+    # A statement of the case's attendance made for the person (any format).
+    statement_produced = "statement.produced"
     # This service's copy erased, on the registry's ``case.erased`` (role ``service``).
     case_erased = "case.erased"
 
@@ -189,3 +191,11 @@ class Audience(StrEnum):
 
     exact = "exact"
     cell_key = "cell_key"
+
+
+class StatementFormat(StrEnum):
+    """What a person's attendance statement is written as (``checkin.statements``)."""
+
+    html = "html"
+    csv = "csv"
+    pdf = "pdf"

@@ -34,15 +34,14 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import date, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from pyroaring import BitMap
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
-from checkin.enums import Outcome
 from checkin.models import CaseCopy
 from checkin.rollups import (
     KEYS,
@@ -64,6 +63,7 @@ log = logging.getLogger("waymark.checkin.folding")
 # Log rows read per transaction: a batch updates each rollup row it touches once. A
 # move costs about 0.15 ms of Python; a summary's fold holds its request that long.
 BATCH = 1000
+EMPTY = BitMap().serialize()
 # pg_advisory_xact_lock's key for "folding the rollups" ("WMRKFOLD").
 LOCK = 0x574D524B464F4C44
 
@@ -77,24 +77,25 @@ def _take_turn(conn: sa.Connection, *, wait: bool) -> bool:
     return bool(conn.scalar(sa.select(sa.func.pg_try_advisory_xact_lock(LOCK))))
 
 
-def _present(conn: sa.Connection, wanted: dict[str, set[uuid.UUID]],
-             starts: dict[str, date]) -> set[tuple[str, uuid.UUID]]:
+def _present(conn: sa.Connection, wanted: dict[str, set[str]],
+             starts: dict[str, date]) -> set[tuple[str, str]]:
     """Of the (row, case) pairs in ``wanted``, those where the case has a window now."""
-    cases = {case for group in wanted.values() for case in group}
+    cases = [uuid.UUID(case) for case in {case for group in wanted.values() for case in group}]
     since = min(starts[key] for key in wanted)
     until = max(starts[key] for key in wanted) + timedelta(days=31)
-    found: set[tuple[str, uuid.UUID]] = set()
+    found: set[tuple[str, str]] = set()
     for chunk in range(0, len(cases), 5000):
-        some = list(cases)[chunk:chunk + 5000]
+        some = cases[chunk:chunk + 5000]
         windows = conn.execute(sa.select(
             WINDOWS.c.case_id, WINDOWS.c.local_date, *(WINDOWS.c[n] for n in STAMPS))
             .where(WINDOWS.c.case_id.in_(some), WINDOWS.c.local_date >= since,
                    WINDOWS.c.local_date < until))
         for w in windows:
             stamps = tuple(str(v) if v is not None else NONE for v in w[2:])
+            case = str(w.case_id)
             for key, *_ in rows_of(w.local_date, stamps):
-                if w.case_id in wanted.get(key, ()):
-                    found.add((key, w.case_id))
+                if case in wanted.get(key, ()):
+                    found.add((key, case))
     return found
 
 
@@ -106,83 +107,118 @@ def apply_sync(session: Session, moves: Iterable[tuple[Cell | None, Cell | None]
     rows: dict[str, tuple[int, str, date, tuple[str, ...]]] = {}
     # (row, case) pairs whose membership a move may change: a window entered or left
     # the row (it was not in the row on both sides of the move).
-    wanted: dict[str, set[uuid.UUID]] = defaultdict(set)
+    wanted: dict[str, set[str]] = defaultdict(set)
+    slots = {str(o): i for i, o in enumerate(OUTCOMES)}
     for old, new in moves:
         if old == new:
             continue
-        sides = []
         for cell, sign in ((old, -1), (new, 1)):
-            keys = set()
             if cell is not None:
-                slot = OUTCOMES.index(Outcome(cell.status))
+                slot = slots[cell.status]
                 for key, cube, grain, kept in rows_of(cell.day, cell.stamps):
                     if key not in rows:
                         rows[key] = (cube, grain, period_start(grain, cell.day), kept)
-                    counts[key][slot] += sign
-                    counts[key][width + slot] += sign * cell.window_key
-                    keys.add(key)
-            sides.append((cell, keys))
-        (before, left), (after, entered) = sides
-        for cell, keys in ((before, left - entered), (after, entered - left)):
+                    tally = counts[key]
+                    tally[slot] += sign
+                    tally[width + slot] += sign * cell.window_key
+        if (old is not None and new is not None and old.day == new.day
+                and old.stamps == new.stamps):
+            continue  # an outcome decided where the window was: no row gained or lost it
+        left = {k for k, *_ in rows_of(old.day, old.stamps)} if old is not None else set()
+        entered = {k for k, *_ in rows_of(new.day, new.stamps)} if new is not None else set()
+        for cell, keys in ((old, left - entered), (new, entered - left)):
             for key in keys:
                 assert cell is not None
-                wanted[key].add(cell.case_id)
+                wanted[key].add(str(cell.case_id))
     if not counts:
         return
     conn = session.connection()
     cases = {case for group in wanted.values() for case in group}
-    members = {case_id: (serial, key) for case_id, serial, key in conn.execute(
+    members = {str(case_id): (serial, key) for case_id, serial, key in conn.execute(
         sa.select(CaseCopy.case_id, MEMBER, CaseCopy.record_key)
-        .where(CaseCopy.case_id.in_(cases)))} if cases else {}
+        .where(CaseCopy.case_id.in_([uuid.UUID(c) for c in cases])))} if cases else {}
     present = _present(conn, wanted, {k: rows[k][2] for k in wanted}) if wanted else set()
-    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-    ordered = sorted(counts)  # rows locked in key order: concurrent folds cannot deadlock
-    for chunk in range(0, len(ordered), 500):
-        keys = ordered[chunk:chunk + 500]
-        conn.execute(insert(ROLLUP).on_conflict_do_nothing(), [
+    ordered = sorted(counts)
+    for chunk in range(0, len(ordered), 1000):
+        keys = ordered[chunk:chunk + 1000]
+        _ensure_rows(conn, keys, rows)
+        _add_counts(conn, keys, counts)
+        if any(k in wanted for k in keys):
+            _set_members(conn, [k for k in keys if k in wanted], wanted, members, present)
+        conn.execute(ROLLUP.delete().where(ROLLUP.c.key.in_(keys),
+                                           *(ROLLUP.c[o] == 0 for o in OUTCOMES)))
+
+
+def _ensure_rows(conn: sa.Connection, keys: list[str],
+                 rows: dict[str, tuple[int, str, date, tuple[str, ...]]]) -> None:
+    """Make the rows a fold adds to that do not exist yet, empty."""
+    there = set(conn.execute(sa.select(ROLLUP.c.key).where(ROLLUP.c.key.in_(keys))).scalars())
+    missing = [k for k in keys if k not in there]
+    if missing:
+        conn.execute(ROLLUP.insert(), [
             {"key": k, "cube": rows[k][0], "grain": rows[k][1], "period": rows[k][2],
-             **dict(zip(STAMPS, rows[k][3], strict=True)), "cases": BitMap().serialize(),
+             **dict(zip(STAMPS, rows[k][3], strict=True)), "cases": EMPTY,
              "people": 0, "people_keys": 0,
              **dict.fromkeys(OUTCOMES, 0), **{f"{o}_keys": 0 for o in OUTCOMES}}
-            for k in keys])
-        current = conn.execute(sa.select(*(c for c in ROLLUP.c if c.name != "cases"))
-                               .where(ROLLUP.c.key.in_(keys))
-                               .order_by(ROLLUP.c.key).with_for_update()).all()
-        moving = [k for k in keys if k in wanted]
-        bitmaps = dict(conn.execute(sa.select(ROLLUP.c.key, ROLLUP.c.cases)
-                                    .where(ROLLUP.c.key.in_(moving))).all()) if moving else {}
-        counted, rewritten, gone = [], [], []
-        for row in current:
-            delta = counts[row.key]
-            values = {o: row._mapping[o] + delta[i] for i, o in enumerate(OUTCOMES)}
-            if not any(values.values()):
-                gone.append(row.key)
-                continue
-            values.update({f"{o}_keys": (row._mapping[f"{o}_keys"] + delta[width + i]) % KEYS
-                           for i, o in enumerate(OUTCOMES)})
-            if row.key not in bitmaps:
-                counted.append({"k": row.key, **values})
-                continue
-            bitmap = BitMap.deserialize(bitmaps[row.key])
-            people_keys = row.people_keys
-            for case in wanted[row.key]:
-                if case not in members:
-                    continue  # no copy, no serial: never in a bitmap
-                serial, record_key = members[case]
-                if ((row.key, case) in present) != (serial in bitmap):
-                    if serial in bitmap:
-                        bitmap.remove(serial)
-                        people_keys -= record_key
-                    else:
-                        bitmap.add(serial)
-                        people_keys += record_key
-            rewritten.append({"k": row.key, **values, "cases": bitmap.serialize(),
-                              "people": len(bitmap), "people_keys": people_keys % KEYS})
-        for updates in (counted, rewritten):
-            if updates:
-                conn.execute(ROLLUP.update().where(ROLLUP.c.key == sa.bindparam("k")), updates)
-        if gone:
-            conn.execute(ROLLUP.delete().where(ROLLUP.c.key.in_(gone)))
+            for k in missing])
+
+
+def _modulo(value: Any) -> Any:
+    # SQL's % keeps the dividend's sign: a key sum that went below 0 comes back up.
+    return ((value % KEYS) + KEYS) % KEYS
+
+
+def _add_counts(conn: sa.Connection, keys: list[str], counts: dict[str, list[int]]) -> None:
+    """Add each row's deltas in SQL (no read first): on PostgreSQL one statement per
+    thousand rows, the deltas passed as arrays; on SQLite a statement per row."""
+    width = len(OUTCOMES)
+    names = [f"d{i}" for i in range(2 * width)]
+    if conn.dialect.name == "postgresql":
+        delta = sa.func.unnest(
+            sa.bindparam("k", type_=postgresql.ARRAY(sa.String)),
+            *(sa.bindparam(n, type_=postgresql.ARRAY(sa.Integer)) for n in names),
+        ).table_valued("k", *names).render_derived(name="delta")
+        d = [delta.c[n] for n in names]
+        where = ROLLUP.c.key == delta.c.k
+    else:
+        d = [sa.bindparam(n) for n in names]
+        where = ROLLUP.c.key == sa.bindparam("k")
+    update = ROLLUP.update().where(where).values({
+        **{o: ROLLUP.c[o] + d[i] for i, o in enumerate(OUTCOMES)},
+        **{f"{o}_keys": _modulo(ROLLUP.c[f"{o}_keys"] + d[width + i])
+           for i, o in enumerate(OUTCOMES)}})
+    if conn.dialect.name == "postgresql":
+        conn.execute(update, {"k": keys, **{n: [counts[k][i] for k in keys]
+                                            for i, n in enumerate(names)}})
+    else:
+        conn.execute(update, [{"k": k, **dict(zip(names, counts[k], strict=True))}
+                              for k in keys])
+
+
+def _set_members(conn: sa.Connection, keys: list[str], wanted: dict[str, set[str]],
+                 members: dict[str, tuple[int, int]],
+                 present: set[tuple[str, str]]) -> None:
+    """Each wanted case in or out of each row's bitmap, as its windows are now."""
+    rewritten = []
+    for key, cases, people_keys in conn.execute(
+            sa.select(ROLLUP.c.key, ROLLUP.c.cases, ROLLUP.c.people_keys)
+            .where(ROLLUP.c.key.in_(keys))):
+        bitmap = BitMap.deserialize(cases)
+        for case in wanted[key]:
+            if case not in members:
+                continue  # no copy, no serial: never in a bitmap
+            serial, record_key = members[case]
+            if ((key, case) in present) != (serial in bitmap):
+                if serial in bitmap:
+                    bitmap.remove(serial)
+                    people_keys -= record_key
+                else:
+                    bitmap.add(serial)
+                    people_keys += record_key
+        rewritten.append({"k": key, "cases": bitmap.serialize(), "people": len(bitmap),
+                          "people_keys": people_keys % KEYS})
+    if rewritten:
+        conn.execute(ROLLUP.update().where(ROLLUP.c.key == sa.bindparam("k")), rewritten)
 
 
 def fold_sync(session: Session, *, wait: bool = True, limit: int = BATCH) -> int:

@@ -235,7 +235,8 @@ class RollupMove(CheckinModel, table=True):
     """Windows that moved from one rollup cell to another in one transaction, not yet
     folded into the rollups (``checkin.folding``): written beside the change, so the
     busy paths never wait on the rollups' shared rows. Each move is ``[old, new]``,
-    a cell being ``[case_id, record_key, outcome, local_date, *stamps]`` or ``null``."""
+    a cell being its case id, record key, outcome, local date and stamps joined by a
+    unit separator (``checkin.rollups.parse_cell``), or ``null``."""
 
     __tablename__ = "rollup_moves"
     __table_args__ = ({"sqlite_autoincrement": True},)

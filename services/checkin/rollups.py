@@ -77,6 +77,10 @@ CUBES: tuple[tuple[str, ...], ...] = (
     STAMPS,
 )
 ANY = "*"
+# Per cube, whether it keeps each stamp.
+_KEPT = tuple(tuple(n in dims for n in STAMPS) for dims in CUBES)
+# Between the fields of a rollup key or a logged cell: cannot be typed into a centre's name.
+SEPARATOR = "\x1f"
 NONE = "none"
 UNKNOWN = "unknown"
 KEYS = 256
@@ -188,7 +192,7 @@ def _stamp(window: ExpectedCheckin, case: CaseCopy | None, *, planned: bool) -> 
 class Cell(NamedTuple):
     """Where one window counts: its case, keys, outcome, local date and stamps."""
 
-    case_id: uuid.UUID
+    case_id: uuid.UUID | str
     window_key: int
     status: str
     day: date
@@ -207,13 +211,13 @@ def cell_of(values: Any) -> Cell | None:
 
 def masked(cube: int, stamps: Sequence[str]) -> tuple[str, ...]:
     """The stamps as the cube keeps them: those it is not over are ``*``."""
-    return tuple(v if n in CUBES[cube] else ANY for n, v in zip(STAMPS, stamps, strict=True))
+    return tuple(v if kept else ANY for v, kept in zip(stamps, _KEPT[cube], strict=True))
 
 
 def rollup_key(cube: int, grain: str, day: date, stamps: Sequence[str]) -> str:
     """The rollup row a window with ``stamps`` on ``day`` counts in (``stamps`` already
     masked for the cube). A unit separator cannot be typed into a centre's name."""
-    return "\x1f".join((str(cube), grain, period_start(grain, day).isoformat(), *stamps))
+    return SEPARATOR.join((str(cube), grain, period_start(grain, day).isoformat(), *stamps))
 
 
 @functools.lru_cache(maxsize=1 << 16)
@@ -243,20 +247,21 @@ def _old_cell(window: ExpectedCheckin) -> Cell | None:
     return cell_of(values)
 
 
-def _plain(cell: Cell | None) -> list[Any] | None:
+def _plain(cell: Cell | None) -> str | None:
     if cell is None:
         return None
-    return [str(cell.case_id), cell.window_key, cell.status, cell.day.isoformat(),
-            *cell.stamps]
+    return SEPARATOR.join((str(cell.case_id), str(cell.window_key), cell.status,
+                           cell.day.isoformat(), *cell.stamps))
 
 
-def parse_cell(value: Sequence[Any] | None) -> Cell | None:
-    """A cell as ``RollupMove.moves`` keeps it, read back."""
+def parse_cell(value: str | None) -> Cell | None:
+    """A cell as ``RollupMove.moves`` keeps it (its fields joined by ``SEPARATOR``: a
+    day's outcomes are one log row of many thousand moves, read back at once)."""
     if value is None:
         return None
-    case_id, window_key, status, day, *stamps = value
-    return Cell(uuid.UUID(case_id), int(window_key), status, date.fromisoformat(day),
-                tuple(stamps))
+    case_id, window_key, status, day, *stamps = value.split(SEPARATOR)
+    # The case id stays text: folding compares it, and parses the few it looks up.
+    return Cell(case_id, int(window_key), status, date.fromisoformat(day), tuple(stamps))
 
 
 def record_sync(session: Session, moves: Iterable[tuple[Cell | None, Cell | None]]) -> None:

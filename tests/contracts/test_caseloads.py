@@ -87,6 +87,8 @@ ROWS: dict[str, dict[tuple[str, str], dict[Role, Any]]] = {
     "checkin": PUBLIC | {
         ("POST", "/v1/cases/{case_id}/pin"): caseload(201),
         ("GET", "/v1/cases/{case_id}/checkins"): caseload(),
+        # The person's attendance statement: their caseworker (or a delegate) or a supervisor.
+        ("GET", "/v1/cases/{case_id}/statement"): caseload(),
         ("POST", "/v1/expected-checkins/{expected_id}/excusal"): caseload(),
         ("GET", "/v1/follow-ups"): ok(Role.caseworker, Role.supervisor),
         ("POST", "/v1/follow-ups/{follow_up_id}/acknowledge"): caseload(),

@@ -19,7 +19,7 @@ from notifications.templates import TemplateError, all_templates
 
 from shared.texts import TEXTS_DIR_ENV, TextError
 from tests.checkin.conftest import checkin, checkin_app, clock  # noqa: F401 (fixtures)
-from tests.checkin.helpers import FIRST_OPENS, PHONE, add_case, issue_pin, sms
+from tests.checkin.helpers import CASEWORKER, FIRST_OPENS, PHONE, add_case, issue_pin, sms
 from tests.checkin.test_sms import text_of
 from tests.checkin.test_voice import STRANGER, Call, gather, said, voices, wrong
 from tests.notifications.conftest import notifications_app  # noqa: F401 (fixture)
@@ -119,3 +119,22 @@ def test_a_broken_extra_file_fails_the_load(persian):
         "{closes_time}", "{grace_ends_date}"), encoding="utf-8")
     with pytest.raises(TemplateError, match="unknown"):
         all_templates()
+
+
+async def test_a_persian_case_gets_its_statement_in_persian_beside_english(
+        persian, checkin_app, checkin, clock):  # noqa: F811
+    """The statement's words are texts like any other: Persian, added as data, prints
+    beside English, right to left because CLDR says Persian is written so."""
+    case_id = await add_case(checkin_app, language="fa")
+    clock.move_to(FIRST_OPENS + timedelta(hours=1))
+    response = await checkin.get(f"/v1/cases/{case_id}/statement", headers=CASEWORKER,
+                                 params={"format": "html"})
+    assert response.status_code == 200, response.text
+    assert '<th colspan="2" lang="fa" dir="rtl" class="first">نوبت‌های مورد انتظار</th>' \
+        in response.text
+    weekday, month = cldr_fa(FIRST_OPENS.date())
+    assert f"{weekday} 7 {month} 2026" in response.text
+    rows = await checkin.get(f"/v1/cases/{case_id}/statement", headers=CASEWORKER,
+                             params={"format": "csv"})
+    assert "outcome_fa" in rows.text.splitlines()[0]
+    assert "هنوز تعیین نشده" in rows.text  # the window open now: not decided yet
