@@ -6,8 +6,8 @@ cost), each story on days of its own:
 
 1. a caseworker opens a case for an Arabic speaker and issues a PIN; the evening
    before, the reminder goes out in Arabic; the person checks in by SMS; the
-   caseworker sees ``on_time``; the supervisor's summary counts it, and so does the
-   authority's;
+   caseworker sees ``on_time``; her statement (CSV) lists it; the supervisor's summary
+   counts it, and so does the authority's;
 2. an unknown caller (a number on no case) keys in the case's numeric reference and
    the PIN, and is checked in;
 3. a reporting officer finds the case at the desk and records an in-person check-in;
@@ -34,6 +34,8 @@ time, so "unchanged" holds for the authority's too."""
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 from collections.abc import Iterator
 from datetime import time, timedelta
@@ -122,6 +124,17 @@ def test_reminded_in_arabic_checks_in_by_sms_seen_by_caseworker_counted_by_autho
     window = town.first_window(amina)
     assert window["outcome"] == "on_time"
     assert window["checkin"]["channel"] == "sms"
+
+    # Her statement lists it, in English and Arabic.
+    statement = town.call_api(town.checkin, "GET", f"/v1/cases/{amina.id}/statement",
+                              params={"format": "csv"})
+    assert statement.headers["content-type"].startswith("text/csv")
+    lines = list(csv.DictReader(io.StringIO(statement.content.decode("utf-8-sig"))))
+    [expected] = [r for r in lines if r["record"] == "expected_checkin"]  # the one opened
+    [received] = [r for r in lines if r["record"] == "checkin"]
+    assert expected["reference"] == amina.case["reference"]
+    assert expected["outcome"] == "on_time" and ARABIC.search(expected["outcome_ar"])
+    assert (received["channel"], received["timing"]) == ("sms", "on_time")
 
     exact = row(town.summary(day, role="supervisor", group_by="programme"), programme)
     assert exact is not None
@@ -271,5 +284,8 @@ def test_an_erasure_leaves_the_summary_unchanged(town):
     record = town.checkins(erased)  # the anonymous record stays, and only it
     assert record["expected"][0]["outcome"] == "on_time"
     assert record["unscheduled_contacts"] == []
+    # An erased case has no statement (410): what it would say went with the person.
+    town.call_api(town.checkin, "GET", f"/v1/cases/{erased.id}/statement",
+                  params={"format": "csv"}, expect=410)
 
     assert summaries() == before
