@@ -96,15 +96,19 @@ def _place(due: datetime, *, earliest: datetime, latest: datetime,
 
 
 def plan(*, opens_at: datetime, closes_at: datetime, grace_ends_at: datetime,
-         timezone: str, policy: ReminderPolicy, now: datetime) -> list[Planned]:
-    """The reminders for one expected check-in that are still to come after ``now``."""
+         timezone: str, policy: ReminderPolicy, now: datetime,
+         awaiting: frozenset[ReminderKind] = frozenset()) -> list[Planned]:
+    """The reminders for one expected check-in that are still to come after ``now``;
+    and those of the ``awaiting`` kinds (planned already, and waiting for the
+    dispatcher) that fell due before ``now`` but are still in time: a plan made again
+    while one waits its turn keeps it rather than dropping it unsent."""
     tz = ZoneInfo(timezone)
     quiet = QuietHours(policy.quiet_start, policy.quiet_end, tz)
     planned: list[Planned] = []
 
     def add(kind: ReminderKind, due: datetime, earliest: datetime, latest: datetime) -> None:
         placed = _place(due, earliest=earliest, latest=latest, quiet=quiet)
-        if placed is not None and placed[0] >= now:
+        if placed is not None and (placed[0] >= now or (kind in awaiting and placed[1] > now)):
             planned.append(Planned(kind, *placed))
 
     if policy.evening_before is not None:

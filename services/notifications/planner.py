@@ -126,6 +126,12 @@ async def plan_reminders(session: AsyncSession, *, case_ids: Sequence[uuid.UUID]
                    Reminder.expected_checkin_id.in_([row.id for row in expected])))
     )).scalars()}
 
+    # Planned reminders, by window: one already due stays wanted until its deadline.
+    awaiting: dict[uuid.UUID, set[ReminderKind]] = {}
+    for (expected_id, kind), reminder in existing.items():
+        if reminder.status == ReminderStatus.planned:
+            awaiting.setdefault(expected_id, set()).add(kind)
+
     wanted: dict[tuple[uuid.UUID, ReminderKind], dict[str, Any]] = {}
     for row in expected:
         contact = contacts.get(row.case_id)
@@ -136,10 +142,13 @@ async def plan_reminders(session: AsyncSession, *, case_ids: Sequence[uuid.UUID]
             continue
         for planned in plan(opens_at=row.opens_at, closes_at=row.closes_at,
                             grace_ends_at=row.grace_ends_at, timezone=contact.timezone,
-                            policy=policy_for(contact.programme), now=now):
-            wanted[(row.id, planned.kind)] = _reminder_values(
-                contact=contact, expected=row, planned=planned, channel=channel,
-                checkin_number=checkin_number)
+                            policy=policy_for(contact.programme), now=now,
+                            awaiting=frozenset(awaiting.get(row.id, ()))):
+            values = _reminder_values(contact=contact, expected=row, planned=planned,
+                                      channel=channel, checkin_number=checkin_number)
+            if planned.due_at < now:  # due already: a retry's backoff is the dispatcher's
+                del values["next_attempt_at"]
+            wanted[(row.id, planned.kind)] = values
 
     case_of = {row.id: row.case_id for row in expected}
     new = []

@@ -12,7 +12,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, timedelta
+from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
@@ -102,9 +102,12 @@ class Cluster:
     cwd: Path
     extra: dict[str, str] = field(default_factory=dict)
     replicas: list[Replica] = field(default_factory=list)
+    # Variables of the test's own environment the services must not inherit.
+    unset: tuple[str, ...] = ()
 
     def env(self, **overrides: str) -> dict[str, str]:
-        env = {**os.environ, **FAST, **self.extra, **overrides}
+        inherited = {k: v for k, v in os.environ.items() if k not in self.unset}
+        env = {**inherited, **FAST, **self.extra, **overrides}
         for service in SERVICES:
             env[f"WAYMARK_{service.upper()}_DATABASE_URL"] = self.urls[service]
         return env
@@ -155,10 +158,16 @@ def phones(count: int, start: int = 0) -> Iterator[str]:
         yield f"+4479111{index:05d}"
 
 
+def served_at(url: str) -> datetime:
+    """The time by the clock of the service at ``url``: its ``Date`` header (UTC, to
+    the second, rounded down)."""
+    served = parsedate_to_datetime(httpx.get(f"{url}/healthz", timeout=10).headers["date"])
+    return served.astimezone(UTC)
+
+
 def starts_tomorrow(url: str) -> str:
     """The day after today by the services' own clock (the ``Date`` header of the
     running registry at ``url``), for a reporting requirement whose windows all lie
     ahead. Real processes cannot share a test's frozen clock, so the test reads theirs,
     whatever date it runs on (libfaketime moves both)."""
-    served = parsedate_to_datetime(httpx.get(f"{url}/healthz", timeout=10).headers["date"])
-    return (served.astimezone(UTC).date() + timedelta(days=1)).isoformat()
+    return (served_at(url).date() + timedelta(days=1)).isoformat()

@@ -5,7 +5,9 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
+import sqlalchemy as sa
 from notifications.enums import Channel, ReminderKind, ReminderStatus
+from notifications.models import Reminder
 
 from tests.checkin.helpers import VAULT
 from tests.conftest import auth
@@ -15,6 +17,7 @@ from tests.notifications.helpers import (
     PHONE,
     add_person,
     case_change,
+    dispatch,
     from_checkin,
     from_registry,
     reminders,
@@ -166,3 +169,33 @@ async def test_each_programme_has_its_own_policy(database_urls, clock):
     async with rolled_back(create_app(settings)) as app:
         case_id, _ = await add_person(app)
         assert set(await reminders(app, case_id)) == {"window_opens", "nudge"}
+
+
+async def test_a_due_reminder_waiting_its_turn_survives_a_replan(notifications_app, clock):
+    """Planned again while one is due and not yet sent (a backlog, a restart, a change to
+    the case at that moment): it stays planned, in the new words, its retry backoff
+    untouched, and the dispatcher sends it; a STOP still cancels it."""
+    case_id, _ = await add_person(notifications_app, channels=["sms"])
+    other, _ = await add_person(notifications_app, channels=["sms"], phone="+447911123457")
+    due = (await reminders(notifications_app, case_id))["evening_before"].due_at
+    clock.move_to(due + timedelta(minutes=1))
+    backoff = due + timedelta(minutes=5)  # as after a refused first attempt
+    async with notifications_app.state.sessionmaker() as session, session.begin():
+        await session.execute(sa.update(Reminder).where(
+            Reminder.case_id == case_id, Reminder.kind == ReminderKind.evening_before)
+            .values(next_attempt_at=backoff))
+
+    await from_registry(notifications_app, case_change(case_id=case_id, version=2,
+                                                        language="es", channels=["sms"]))
+    evening = (await reminders(notifications_app, case_id))["evening_before"]
+    assert evening.status == ReminderStatus.planned and evening.language == "es"
+    assert (evening.due_at, evening.next_attempt_at) == (due, backoff)
+    # The other's is as due and unsent when the number says STOP.
+    await from_checkin(notifications_app, "contact.opted_out",
+                       {"phone_hash": VAULT.lookup_hash("+447911123457"),
+                        "case_ids": [str(other)]})
+    assert (await reminders(notifications_app, other))["evening_before"].status == "cancelled"
+
+    clock.move_to(backoff)
+    await dispatch(notifications_app)
+    assert (await reminders(notifications_app, case_id))["evening_before"].status == "sent"
