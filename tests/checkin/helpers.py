@@ -4,6 +4,8 @@ Twilio webhooks signed the way Twilio signs them, and a clock."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -11,6 +13,7 @@ import httpx
 import sqlalchemy as sa
 from checkin import feeds
 from checkin.models import ChangeEvent, Checkin, ExpectedCheckin, FollowUp
+from fastapi import FastAPI
 from twilio.request_validator import RequestValidator
 
 from shared.changefeed import Change
@@ -131,3 +134,21 @@ async def events(app, type: str | None = None) -> list[ChangeEvent]:
 
 async def run_jobs(app) -> None:
     await app.state.run_jobs()
+
+
+@asynccontextmanager
+async def quiet_app(empty_database, **settings: Any) -> AsyncIterator[FastAPI]:
+    """A checkin app on a database of its own built by the real migrations, with its
+    feeds and jobs off (the test drives them), started and stopped around the block."""
+    from asgi_lifespan import LifespanManager
+    from checkin.app import create_app
+
+    from shared.migrations import upgrade
+    from tests.conftest import checkin_settings
+
+    url = empty_database(f"checkin_{uuid.uuid4().hex[:6]}")
+    upgrade("checkin", url)
+    app = create_app(checkin_settings(url, WAYMARK_CHECKIN_FEED_POLL_SECONDS=0,
+                                      WAYMARK_CHECKIN_JOBS_SECONDS=0, **settings))
+    async with LifespanManager(app):
+        yield app

@@ -6,30 +6,22 @@ runs them on PostgreSQL, where the locks are real."""
 from __future__ import annotations
 
 import asyncio
-import uuid
 from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
-from asgi_lifespan import LifespanManager
 from checkin import folding, rollups, summaries
-from checkin.app import create_app
 from checkin.checkins import record_checkin
 from checkin.enums import Channel
 from checkin.models import AttendanceRollup, CaseCopy, Checkin, ExpectedCheckin, RollupMove
 
-from shared.migrations import upgrade
+from tests.checkin.helpers import quiet_app
 from tests.checkin.test_summaries import FROM, MONDAYS, TO, add_case, weekly
-from tests.conftest import checkin_settings
 
 
 @pytest.fixture
 async def app(empty_database):
-    url = empty_database(f"checkin_{uuid.uuid4().hex[:6]}")
-    upgrade("checkin", url)
-    app = create_app(checkin_settings(
-        url, WAYMARK_CHECKIN_FEED_POLL_SECONDS=0, WAYMARK_CHECKIN_JOBS_SECONDS=0))
-    async with LifespanManager(app):
+    async with quiet_app(empty_database) as app:
         yield app
 
 
@@ -142,12 +134,7 @@ async def test_a_rebuild_drops_the_log_it_already_shows(app):
 
 async def test_the_service_folds_on_its_own(empty_database):
     """With its job on, the service folds what check-ins log, no summary asked."""
-    url = empty_database(f"checkin_{uuid.uuid4().hex[:6]}")
-    upgrade("checkin", url)
-    app = create_app(checkin_settings(
-        url, WAYMARK_CHECKIN_FEED_POLL_SECONDS=0, WAYMARK_CHECKIN_JOBS_SECONDS=0,
-        WAYMARK_ROLLUP_FOLD_SECONDS=0.2))
-    async with LifespanManager(app):
+    async with quiet_app(empty_database, WAYMARK_ROLLUP_FOLD_SECONDS=0.2) as app:
         db = app.state.sessionmaker
         case = await add_case(db, windows=weekly("pending", "pending"))
         await check_in(db, case)

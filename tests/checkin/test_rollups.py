@@ -12,9 +12,7 @@ from datetime import date, timedelta
 import pytest
 import sqlalchemy as sa
 import time_machine
-from asgi_lifespan import LifespanManager
 from checkin import erasure, feeds, folding, rollups, summaries
-from checkin.app import create_app
 from checkin.checkins import record_checkin
 from checkin.enums import Channel, OutageChannel
 from checkin.models import (
@@ -33,8 +31,7 @@ from hypothesis import strategies as st
 
 from shared.errors import Conflict
 from shared.migrations import upgrade
-from tests.checkin.helpers import BEFORE_START, FIRST_OPENS, case_change
-from tests.conftest import checkin_settings
+from tests.checkin.helpers import BEFORE_START, FIRST_OPENS, case_change, quiet_app
 
 CASES = 3
 WEEKS = 5
@@ -57,11 +54,7 @@ OPERATIONS = st.lists(st.one_of(
 
 @pytest.fixture(scope="module")
 async def app(empty_database):
-    url = empty_database(f"checkin_{uuid.uuid4().hex[:6]}")
-    upgrade("checkin", url)
-    app = create_app(checkin_settings(
-        url, WAYMARK_CHECKIN_FEED_POLL_SECONDS=0, WAYMARK_CHECKIN_JOBS_SECONDS=0))
-    async with LifespanManager(app):
+    async with quiet_app(empty_database) as app:
         yield app
 
 
