@@ -61,7 +61,7 @@ from checkin.rollups import (
 log = logging.getLogger("waymark.checkin.folding")
 
 # Log rows read per transaction: a batch updates each rollup row it touches once. A
-# move costs about 0.15 ms of Python; a summary's fold holds its request that long.
+# move costs about 0.1 ms of Python; a summary's fold holds its request that long.
 BATCH = 1000
 EMPTY = BitMap().serialize()
 # pg_advisory_xact_lock's key for "folding the rollups" ("WMRKFOLD").
@@ -110,7 +110,7 @@ def apply_sync(session: Session, moves: Iterable[tuple[Cell | None, Cell | None]
     wanted: dict[str, set[str]] = defaultdict(set)
     slots = {str(o): i for i, o in enumerate(OUTCOMES)}
     # Moves first summed per place (day, stamps) and outcome: a day's windows share a
-    # few thousand places, and each place is fifteen rollup rows.
+    # few thousand places, and each place is a rollup row per cube and grain.
     places: dict[tuple[date, tuple[str, ...]], list[int]] = {}
     for old, new in moves:
         if old == new:

@@ -33,8 +33,9 @@ people count (the sum of its cases' record keys) is looked up by serial
 Cubes. The full combination of the seven stamps has nearly a row per case and month
 at national scale, so narrower cubes are kept beside it (``CUBES``: the total;
 programme × sex × age × nationality; programme × sex × age × vulnerabilities;
-programme × channel × centre), and a summary reads the smallest one that has its
-dimensions; the full cube answers any other grouping.
+programme × channel × centre; sex, age group and nationality alone), and a summary
+reads the smallest one that has its dimensions; the full cube answers any other
+grouping.
 
 A case leaves a row's bitmap only when none of its windows is left in that row (a
 check-in moves a window from channel ``none`` to ``sms``, while the case's other
@@ -134,10 +135,13 @@ _KEYS: dict[str, tuple[tuple[int, int, int], Any]] = {}
 
 
 def record_keys_sync(session: Session) -> Any:
+    return record_keys_on(session.connection())
+
+
+def record_keys_on(conn: sa.Connection) -> Any:
     """Every case's record key by serial (a numpy array), cached per database while the
     case copies' count, top serial and key sum stay the same (keys never change; copies
     are only added, except by tests)."""
-    conn = session.connection()
     stamp = tuple(conn.execute(sa.select(
         sa.func.count(), sa.func.coalesce(sa.func.max(CaseCopy.serial), 0),
         sa.func.coalesce(sa.func.sum(CaseCopy.record_key), 0))).one())
@@ -376,15 +380,7 @@ def rebuild_on(conn: sa.Connection) -> int:
             row[f"{r.status}_keys"] = (row[f"{r.status}_keys"] + r.record_key) % KEYS
             row["cases"].add(r.member)
     rows = list(acc.values())
-    keys = np.zeros(1, dtype=np.int64)
-    top = max((row["cases"].max() for row in rows if row["cases"]), default=0)
-    if top:
-        keys = np.zeros(top + 1, dtype=np.int64)
-        for serial, key in conn.execute(sa.select(CaseCopy.serial, CaseCopy.record_key)
-                                        .where(CaseCopy.serial.is_not(None))):
-            if serial <= top:
-                keys[serial] = key
-    sums = key_sums(keys, [row["cases"] for row in rows])
+    sums = key_sums(record_keys_on(conn), [row["cases"] for row in rows])
     for row, people_keys in zip(rows, sums, strict=True):
         row["people"], row["people_keys"] = len(row["cases"]), people_keys
         row["cases"] = row["cases"].serialize()

@@ -44,6 +44,7 @@ from checkin.enums import StatementFormat
 from checkin.models import CaseCopy, Checkin, ExpectedCheckin
 from checkin.texts import DEFAULT, Language, language, languages
 from shared.errors import ServiceUnavailable
+from shared.negotiation import accept_quality
 
 MEDIA_TYPES = {StatementFormat.html: "text/html", StatementFormat.csv: "text/csv",
                StatementFormat.pdf: "application/pdf"}
@@ -63,24 +64,13 @@ def choose_format(format: StatementFormat | None, accept: str | None) -> Stateme
     nothing, or only types not made here)."""
     if format is not None:
         return format
-    best: tuple[float, StatementFormat] | None = None
     by_type = {media: fmt for fmt, media in MEDIA_TYPES.items()}
-    for item in (accept or "").split(","):
-        media, *params = (p.strip() for p in item.split(";"))
-        fmt = by_type.get(media.lower())
-        if fmt is None:
-            continue
-        q = 1.0
-        for param in params:
-            name, _, value = param.partition("=")
-            if name.strip().lower() == "q":
-                try:
-                    q = float(value)
-                except ValueError:
-                    q = 0.0
-        if q > 0 and (best is None or q > best[0]):
-            best = (q, fmt)
-    return best[1] if best else DEFAULT_FORMAT
+    ranked = [(q, by_type[media]) for media, q in accept_quality(accept).items()
+              if media in by_type and q > 0]
+    if not ranked:
+        return DEFAULT_FORMAT
+    top = max(q for q, _ in ranked)
+    return next(fmt for q, fmt in ranked if q == top)
 
 
 @dataclass(frozen=True, slots=True)

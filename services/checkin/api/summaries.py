@@ -16,6 +16,7 @@ from checkin.enums import Audience, Period
 from shared.auth import Principal, Role, require_roles
 from shared.db import SessionDep
 from shared.errors import ValidationFailed, problem_responses
+from shared.negotiation import accept_quality
 
 router = APIRouter(prefix="/v1/summaries", tags=["summaries"])
 
@@ -66,17 +67,7 @@ def _dimensions(values: list[str] | None) -> list[str]:
 
 def _wants_csv(accept: str | None) -> bool:
     """CSV when the client ranks ``text/csv`` at least as high as JSON."""
-    quality: dict[str, float] = {}
-    for item in (accept or "").split(","):
-        media, *params = (p.strip() for p in item.split(";"))
-        q = 1.0
-        for param in params:
-            if param.startswith("q="):
-                try:
-                    q = float(param[2:])
-                except ValueError:
-                    q = 0.0
-        quality[media.lower()] = max(q, quality.get(media.lower(), 0.0))
+    quality = accept_quality(accept)
     csv_q = quality.get(CSV, 0.0)
     return csv_q > 0 and csv_q >= quality.get("application/json", 0.0)
 
