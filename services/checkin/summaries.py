@@ -7,10 +7,10 @@ person's time zone) from ``since`` to ``until`` inclusive, by its outcome (``on_
 ``late``, ``missed``, ``excused``, ``pending``); ``expected`` is all of them; ``people``
 is the distinct cases behind them.
 
-- ``attendance_rate`` = (on_time + late) / (expected − excused − pending) and
-  ``on_time_rate`` = on_time / (expected − excused − pending): an excused absence is not
-  a failure to attend, and a pending window is not decided yet. ``None`` when nothing
-  was decided (or, for an authority, when a count it needs is withheld).
+- ``attendance_rate`` = attended / decided and ``on_time_rate`` = on_time / decided,
+  where attended = on_time + late and decided = on_time + late + missed (that is,
+  expected − excused − pending): an excused absence is not a failure to attend, and a
+  pending window is not decided yet. ``None`` when nothing was decided.
 - Dimensions are those stamped on each window (``checkin.rollups``): the case's
   programme, sex, age group on the window's local date, nationality and vulnerabilities
   as they were when it was planned and first decided, and the check-in's ``channel``
@@ -26,10 +26,16 @@ Two audiences:
   (``checkin.cellkey``): units are cases for ``people`` and expected check-ins for the
   outcome counts, each with its record key. Each count of each row is a cell of its
   own, and so is the total (``total``: one cell per count over everything asked for,
-  never the sum of the rows). Rates are computed from the perturbed counts. A count
-  that ends under the threshold is withheld (``None``); a row whose ``people`` is
-  withheld is not listed at all (its dimension values could single someone out) and
-  ``withheld_rows`` says how many were left out.
+  never the sum of the rows). A count that ends under the threshold is withheld
+  (``None``); a row whose ``people`` is withheld is not listed at all (its dimension
+  values could single someone out) and ``withheld_rows`` says how many were left out.
+- An authority's rates come from two more perturbed cells of the row, its attended
+  and its decided expected check-ins (counted and keyed like any other), never from
+  ``expected`` minus withheld counts. So a small excused or pending count, withheld,
+  does not withhold the rate (the first rule did, and almost every rate of a real
+  table went blank); a rate is withheld only when its own attended, on-time or
+  decided cell is. Noise can put a rate over 1 or the on-time rate over the
+  attendance rate by a hair: each is capped, which only uses published values.
 
 Why this defeats differencing: a withheld or small value cannot be recovered by
 subtracting published ones, because each published value carries its own noise,
@@ -69,6 +75,9 @@ DIMENSIONS = ("programme", "sex", "age_group", "nationality", "vulnerability", "
               "reporting_centre", "period")
 COUNTS = ("people", "expected", *OUTCOMES)
 RATES = ("attendance_rate", "on_time_rate")
+# The cells the rates are read from: units of their own, perturbed like the counts.
+_RATE_CELLS = {"attended": (Outcome.on_time, Outcome.late),
+               "decided": (Outcome.on_time, Outcome.late, Outcome.missed)}
 NO_VULNERABILITY = NONE
 ALL = "(all)"
 ROLLUP = AttendanceRollup.__table__  # type: ignore[attr-defined]
@@ -146,6 +155,9 @@ class _Tally:
             people = (len(self.union()), people_key or 0)
         cells = {"people": people, "expected": (sum(self.counts), sum(self.keys))}
         cells.update({o: (self.counts[i], self.keys[i]) for i, o in enumerate(OUTCOMES)})
+        for name, outcomes in _RATE_CELLS.items():
+            cells[name] = (sum(cells[o][0] for o in outcomes),
+                           sum(cells[o][1] for o in outcomes))
         return cells
 
 
@@ -167,7 +179,7 @@ def _groups(values: Sequence[Any], group_by: Sequence[str]) -> list[tuple[str, .
 def _rate(numerator: int | None, denominator: int | None) -> float | None:
     if numerator is None or denominator is None or denominator <= 0:
         return None
-    return round(numerator / denominator, 4)
+    return round(min(numerator / denominator, 1.0), 4)
 
 
 def _publish(cells: dict[str, tuple[int, int]], audience: Audience, ptable: PTable | None,
@@ -177,17 +189,12 @@ def _publish(cells: dict[str, tuple[int, int]], audience: Audience, ptable: PTab
     else:
         assert ptable is not None
         counts = {name: ptable.perturb(n, k, threshold) for name, (n, k) in cells.items()}
-    on_time, late = counts[Outcome.on_time], counts[Outcome.late]
-    expected, excused, pending = (counts["expected"], counts[Outcome.excused],
-                                  counts[Outcome.pending])
-    decided = None
-    if expected is not None:
-        # A withheld excused or pending count was under the threshold: not recoverable
-        # from a rate either, so the rate is withheld too.
-        decided = None if excused is None or pending is None else expected - excused - pending
-    attended = None if on_time is None or late is None else on_time + late
-    return {**counts, "attendance_rate": _rate(attended, decided),
-            "on_time_rate": _rate(on_time, decided)}
+    decided = counts.pop("decided")
+    attendance_rate = _rate(counts.pop("attended"), decided)
+    on_time_rate = _rate(counts[Outcome.on_time], decided)
+    if on_time_rate is not None and attendance_rate is not None:
+        on_time_rate = min(on_time_rate, attendance_rate)
+    return {**counts, "attendance_rate": attendance_rate, "on_time_rate": on_time_rate}
 
 
 async def attendance(
