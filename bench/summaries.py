@@ -63,11 +63,11 @@ AGE_SQL = """CASE WHEN a >= 65 THEN '65+' WHEN a >= 50 THEN '50-64' WHEN a >= 35
   WHEN a >= 25 THEN '25-34' WHEN a >= 18 THEN '18-24' ELSE '0-17' END"""
 
 
-def fresh_database() -> str:
+def fresh_database(name: str) -> str:
     with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{DATABASE}"')
-    return ADMIN_URL.rsplit("/", 1)[0] + f"/{DATABASE}"
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
 
 
 def _array(values: list[str]) -> str:
@@ -330,16 +330,18 @@ def main() -> None:
     parser.add_argument("--reuse", action="store_true",
                         help="query the database a --keep run left (migrated to the head "
                              "first) instead of loading again; it is kept")
+    parser.add_argument("--database", default=DATABASE,
+                        help="the database's name, so a second size can be kept beside")
     args = parser.parse_args()
     if args.reuse:
-        url = ADMIN_URL.rsplit("/", 1)[0] + f"/{DATABASE}"
+        url = ADMIN_URL.rsplit("/", 1)[0] + f"/{args.database}"
         upgrade("checkin", url)
         with psycopg.connect(url) as conn:
             args.cases = conn.execute("SELECT count(*) FROM case_copies").fetchone()[0]
         load_time = float("nan")
-        print(f"reusing {DATABASE}: {args.cases:,} cases")
+        print(f"reusing {args.database}: {args.cases:,} cases")
     else:
-        url = fresh_database()
+        url = fresh_database(args.database)
         upgrade("checkin", url)
         started = time.perf_counter()
         loaded = load(url, args.cases)
@@ -394,7 +396,7 @@ def main() -> None:
     ])
     if not (args.keep or args.reuse):
         with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
+            conn.execute(f'DROP DATABASE IF EXISTS "{args.database}" WITH (FORCE)')
 
 
 if __name__ == "__main__":

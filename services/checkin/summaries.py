@@ -49,7 +49,6 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
@@ -118,47 +117,11 @@ def period_label(period: Period, day: date) -> str:
     return f"{day.year}-{day.month:02d}"
 
 
-@dataclass
-class _Tally:
-    counts: list[int] = field(default_factory=lambda: [0] * len(OUTCOMES))
-    keys: list[int] = field(default_factory=lambda: [0] * len(OUTCOMES))
-    # The rollup rows summed in, and their own people counts and key sums: exact for
-    # a group of one row, which then needs no bitmap.
-    rows: int = 0
-    row_people: int = 0
-    row_people_keys: int = 0
-    bitmaps: list[BitMap] = field(default_factory=list)
-    people: BitMap | None = None
-
-    def add(self, sums: Sequence[int]) -> None:
-        for i in range(len(OUTCOMES)):
-            self.counts[i] += sums[i]
-            self.keys[i] += sums[len(OUTCOMES) + i]
-        self.rows += sums[2 * len(OUTCOMES)]
-        self.row_people += sums[2 * len(OUTCOMES) + 1]
-        self.row_people_keys += sums[2 * len(OUTCOMES) + 2]
-
-    @property
-    def single(self) -> bool:
-        return self.rows <= 1
-
-    def union(self) -> BitMap:
-        if self.people is None:
-            self.people = BitMap.union(*self.bitmaps) if self.bitmaps else BitMap()
-        return self.people
-
-    def cells(self, people_key: int | None) -> dict[str, tuple[int, int]]:
-        """Each count with the sum of its units' record keys."""
-        if self.single:
-            people = (self.row_people, self.row_people_keys % KEYS)
-        else:
-            people = (len(self.union()), people_key or 0)
-        cells = {"people": people, "expected": (sum(self.counts), sum(self.keys))}
-        cells.update({o: (self.counts[i], self.keys[i]) for i, o in enumerate(OUTCOMES)})
-        for name, outcomes in _RATE_CELLS.items():
-            cells[name] = (sum(cells[o][0] for o in outcomes),
-                           sum(cells[o][1] for o in outcomes))
-        return cells
+# A group's sums, as the database returns them (``SUMS``): each outcome's count, each
+# outcome's key sum, then the rollup rows summed in, their people and people's key sum.
+# A group of one rollup row takes its people from the row and needs no bitmap.
+_N = len(OUTCOMES)
+_ROWS, _PEOPLE, _PEOPLE_KEYS = 2 * _N, 2 * _N + 1, 2 * _N + 2
 
 
 def _groups(values: Sequence[Any], group_by: Sequence[str]) -> list[tuple[str, ...]]:
@@ -176,25 +139,37 @@ def _groups(values: Sequence[Any], group_by: Sequence[str]) -> list[tuple[str, .
     return keys
 
 
-def _rate(numerator: int | None, denominator: int | None) -> float | None:
-    if numerator is None or denominator is None or denominator <= 0:
-        return None
-    return round(min(numerator / denominator, 1.0), 4)
+def _rates(attended: int | None, on_time: int | None,
+           decided: int | None) -> tuple[float | None, float | None]:
+    if decided is None or decided <= 0:
+        return None, None
+    attendance = None if attended is None else round(min(attended / decided, 1.0), 4)
+    on_time_rate = None if on_time is None else round(min(on_time / decided, 1.0), 4)
+    if attendance is not None and on_time_rate is not None:
+        on_time_rate = min(on_time_rate, attendance)
+    return attendance, on_time_rate
 
 
-def _publish(cells: dict[str, tuple[int, int]], audience: Audience, ptable: PTable | None,
-             threshold: int) -> dict[str, Any]:
-    if audience == Audience.exact:
-        counts: dict[str, int | None] = {name: n for name, (n, _) in cells.items()}
-    else:
-        assert ptable is not None
-        counts = {name: ptable.perturb(n, k, threshold) for name, (n, k) in cells.items()}
-    decided = counts.pop("decided")
-    attendance_rate = _rate(counts.pop("attended"), decided)
-    on_time_rate = _rate(counts[Outcome.on_time], decided)
-    if on_time_rate is not None and attendance_rate is not None:
-        on_time_rate = min(on_time_rate, attendance_rate)
-    return {**counts, "attendance_rate": attendance_rate, "on_time_rate": on_time_rate}
+def _exact(sums: Sequence[int], people: int) -> list[Any]:
+    """A supervisor's values in ``COUNTS`` then ``RATES`` order."""
+    on_time, late, missed, excused, pending = sums[:_N]
+    attended = on_time + late
+    return [people, attended + missed + excused + pending, on_time, late, missed, excused,
+            pending, *_rates(attended, on_time, attended + missed)]
+
+
+def _perturbed(sums: Sequence[int], people: int, people_key: int, ptable: PTable,
+               threshold: int) -> list[Any]:
+    """An authority's values in ``COUNTS`` then ``RATES`` order: each count a cell of
+    its own, and the rates from the attended and decided cells."""
+    counts, keys = sums[:_N], sums[_N:2 * _N]
+    perturb = ptable.perturb
+    outcomes = [perturb(n, k, threshold) for n, k in zip(counts, keys, strict=True)]
+    cells = {name: perturb(sum(counts[OUTCOMES.index(o)] for o in members),
+                           sum(keys[OUTCOMES.index(o)] for o in members), threshold)
+             for name, members in _RATE_CELLS.items()}
+    return [perturb(people, people_key, threshold), perturb(sum(counts), sum(keys), threshold),
+            *outcomes, *_rates(cells["attended"], outcomes[0], cells["decided"])]
 
 
 async def attendance(
@@ -233,54 +208,73 @@ async def attendance(
         columns.append(sa.case({start: period_label(period, start) for _, start in pieces},
                                value=ROLLUP.c.period))
         group_by = [d for d in group_by if d != "period"] + ["period"]
-    # Counts and key sums add up: the database sums them per group.
-    tallies: dict[tuple[str, ...], _Tally] = {}
-    targets: dict[tuple[Any, ...], list[tuple[str, ...]]] = {}
+    width = len(columns)
+    # Counts and key sums add up: the database sums them per group. Only vulnerability
+    # puts one database group in several rows (a row per flag), whose sums are added here.
+    groups: dict[tuple[Any, ...], list[int]] = {}
+    targets: dict[tuple[Any, ...], list[tuple[Any, ...]]] = {}
+    split = "vulnerability" in group_by
     if group_by:
         for row in (await session.execute(sa.select(*columns, *SUMS).where(
-                ROLLUP.c.cube == cube, covered).group_by(*columns))).all():
-            values = tuple(row[:len(columns)])
-            numbers = [int(n or 0) for n in row[len(columns):]]
+                ROLLUP.c.cube == cube, covered).group_by(*columns))):
+            # Never NULL: a group has rows, and the columns are integers (sums too).
+            values, numbers = row[:width], list(row[width:])
+            if not split:
+                groups[values] = numbers
+                continue
             targets[values] = _groups(values, group_by)
             for key in targets[values]:
-                tallies.setdefault(key, _Tally()).add(numbers)
+                if key in groups:
+                    groups[key] = [a + b for a, b in zip(groups[key], numbers, strict=True)]
+                else:
+                    groups[key] = numbers
     # The total is a cell of its own, from the total cube: a few rows whatever the grouping.
-    total = _Tally()
-    total.add([int(n or 0) for n in (await session.execute(
-        sa.select(*SUMS).where(ROLLUP.c.cube == 0, covered))).one()])
-    if not total.single:
-        total.bitmaps = [BitMap.deserialize(b) for b in (await session.execute(
-            sa.select(ROLLUP.c.cases).where(ROLLUP.c.cube == 0, covered))).scalars()]
+    total = [int(n or 0) for n in (await session.execute(
+        sa.select(*SUMS).where(ROLLUP.c.cube == 0, covered))).one()]
     # People do not add up: a group of several rows unions their bitmaps.
-    if any(not t.single for t in tallies.values()):
+    several = {key for key, sums in groups.items() if sums[_ROWS] > 1}
+    unions: dict[tuple[Any, ...], BitMap] = {}
+    if several:
+        bitmaps: dict[tuple[Any, ...], list[BitMap]] = {}
         for row in (await session.execute(
                 sa.select(*columns, ROLLUP.c.cases).where(ROLLUP.c.cube == cube, covered))):
-            keys = [k for k in targets.get(tuple(row[:-1]), ()) if not tallies[k].single]
+            values = tuple(row[:-1])
+            keys = [k for k in targets[values] if k in several] if split else (
+                [values] if values in several else [])
             if keys:
                 bitmap = BitMap.deserialize(row[-1])
                 for key in keys:
-                    tallies[key].bitmaps.append(bitmap)
-    ordered = sorted(tallies)
-    people_keys: list[int | None] = [None] * (len(ordered) + 1)
-    if audience == Audience.cell_key:
-        several = [i for i, k in enumerate(ordered) if not tallies[k].single]
-        if several or not total.single:
-            record_keys = await session.run_sync(record_keys_sync)
-            sums = key_sums(record_keys, [*(tallies[ordered[i]].union() for i in several),
-                                          total.union()])
-            for i, people_key in zip(several, sums, strict=False):
-                people_keys[i] = people_key
-            people_keys[-1] = sums[-1]
+                    bitmaps.setdefault(key, []).append(bitmap)
+        unions = {key: BitMap.union(*found) for key, found in bitmaps.items()}
+    if total[_ROWS] > 1:
+        unions[()] = BitMap.union(*(BitMap.deserialize(b) for b in (await session.execute(
+            sa.select(ROLLUP.c.cases).where(ROLLUP.c.cube == 0, covered))).scalars()))
+    people_keys: dict[tuple[Any, ...], int] = {}
+    if audience == Audience.cell_key and unions:
+        record_keys = await session.run_sync(record_keys_sync)
+        people_keys = dict(zip(unions, key_sums(record_keys, list(unions.values())),
+                               strict=True))
+
+    def values_of(key: tuple[Any, ...], sums: list[int]) -> list[Any]:
+        union = unions.get(key)
+        people = sums[_PEOPLE] if union is None else len(union)
+        if audience == Audience.exact:
+            return _exact(sums, people)
+        assert ptable is not None
+        people_key = sums[_PEOPLE_KEYS] % KEYS if union is None else people_keys[key]
+        return _perturbed(sums, people, people_key, ptable, threshold)
+
+    header = [*group_by, *COUNTS, *RATES]
     rows, withheld = [], 0
-    for key, people_key in zip(ordered, people_keys, strict=False):
-        published = _publish(tallies[key].cells(people_key), audience, ptable, threshold)
-        if published["people"] is None:
+    for key in sorted(groups):
+        values = values_of(key, groups[key])
+        if values[0] is None:  # people withheld: the row is not listed at all
             withheld += 1
             continue
-        rows.append({**dict(zip(group_by, key, strict=True)), **published})
+        rows.append(dict(zip(header, (*key, *values), strict=True)))
     return {"rows": rows,
-            "total": {**dict.fromkeys(group_by, ALL),
-                      **_publish(total.cells(people_keys[-1]), audience, ptable, threshold)},
+            "total": dict(zip(header, (*(ALL,) * len(group_by), *values_of((), total)),
+                              strict=True)),
             "withheld_rows": withheld}
 
 
