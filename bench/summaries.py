@@ -46,6 +46,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "services"), str(ROOT / "bench")]
 from asgi_lifespan import LifespanManager  # noqa: E402
 from checkin import folding, rollups  # noqa: E402
 from checkin.app import create_app  # noqa: E402
+from checkin.bitmap_cache import BitmapCache  # noqa: E402
 from checkin.models import ExpectedCheckin  # noqa: E402
 from pyroaring import BitMap  # noqa: E402
 from report import Figure, emit  # noqa: E402  (bench/, the script's own folder)
@@ -228,6 +229,12 @@ def plain_sql(since: date, until: date, group_by: list[str], period: str | None)
             + (f"GROUP BY {', '.join(f'g{i}' for i in range(len(exprs)))}" if exprs else ""))
 
 
+def _percentiles(seconds: list[float]) -> tuple[float, float]:
+    ordered = sorted(seconds)
+    return (statistics.median(ordered),
+            ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))])
+
+
 def _ms(seconds: float) -> str:
     return f"{seconds * 1000:,.0f} ms"
 
@@ -249,13 +256,18 @@ async def run_queries(url: str, queries: int) -> list[dict]:
                     params["group_by"] = ",".join(group_by)
                 if period:
                     params["period"] = period
-                started = time.perf_counter()
-                response = await client.get("/v1/summaries/attendance", params=params,
-                                            headers=auth("supervisor", sub="bench"))
-                elapsed = time.perf_counter() - started
-                assert response.status_code == 200, response.text
-                results.append({"query": (since, until, group_by, period), "seconds": elapsed,
-                                "body": response.json()})
+                # First with the bitmap cache empty (as after a restart, or for a range
+                # nobody asked for lately), then asked again.
+                app.state.bitmap_cache = BitmapCache(app.state.bitmap_cache.budget)
+                times = []
+                for _ in range(2):
+                    started = time.perf_counter()
+                    response = await client.get("/v1/summaries/attendance", params=params,
+                                                headers=auth("supervisor", sub="bench"))
+                    times.append(time.perf_counter() - started)
+                    assert response.status_code == 200, response.text
+                results.append({"query": (since, until, group_by, period), "seconds": times[0],
+                                "again": times[1], "body": response.json()})
             started = time.perf_counter()
             response = await client.get("/v1/summaries/attendance", params={
                 "from": "2026-01-01", "to": "2026-12-31",
@@ -353,18 +365,20 @@ def main() -> None:
     results = asyncio.run(run_queries(url, args.queries))
     authority = results.pop()
     plain = compare(url, results)
-    print(f"{'query':<70} {'rollups':>9} {'plain':>9} {'x':>6}  equal")
+    print(f"{'query':<70} {'first':>9} {'again':>9} {'plain':>9} {'x':>6}  equal")
     for result, (plain_s, equal) in zip(results, plain, strict=True):
         since, until, group_by, period = result["query"]
         label = f"{since}..{until} {'x'.join(group_by) or 'total'}" + (
             f" ({period})" if period else "")
-        print(f"{label:<70} {_ms(result['seconds']):>9} {_ms(plain_s):>9} "
-              f"{plain_s / result['seconds']:>6.0f}  {'yes' if equal else 'NO'}")
-    seconds = sorted(r["seconds"] for r in results)
-    p95 = seconds[min(len(seconds) - 1, round(0.95 * (len(seconds) - 1)))]
+        print(f"{label:<70} {_ms(result['seconds']):>9} {_ms(result['again']):>9} "
+              f"{_ms(plain_s):>9} {plain_s / result['seconds']:>6.0f}  "
+              f"{'yes' if equal else 'NO'}")
+    p50, p95 = _percentiles([r["seconds"] for r in results])
+    p50_again, p95_again = _percentiles([r["again"] for r in results])
     ratio = min(p / r["seconds"] for r, (p, _) in zip(results, plain, strict=True))
-    print(f"endpoint p50 {_ms(statistics.median(seconds))}, p95 {_ms(p95)} (goal < 200 ms); "
-          f"slowest speed-up {ratio:.0f}x (goal >= 50x); supervisor equals plain GROUP BY: "
+    print(f"endpoint, first ask: p50 {_ms(p50)}, p95 {_ms(p95)}; asked again: p50 "
+          f"{_ms(p50_again)}, p95 {_ms(p95_again)} (goal < 200 ms); slowest speed-up "
+          f"{ratio:.0f}x, first ask (goal >= 50x); supervisor equals plain GROUP BY: "
           f"{'all' if all(e for _, e in plain) else 'NOT ALL'}")
     print(f"authority, programme x sex x age group x nationality, a year: "
           f"{_ms(authority['authority'])}, {authority['listed']} rows listed, "
@@ -379,8 +393,10 @@ def main() -> None:
     equal = sum(1 for _, e in plain if e)
     scale = f"{args.cases:,} cases"
     emit("summaries", [
-        Figure(f"summary p95 over {len(results)} queries ({scale})", "< 200 ms", _ms(p95),
-               p95 < 0.2, baseline=f"{_ms(slowest)} (slowest plain GROUP BY)"),
+        Figure(f"summary p95 over {len(results)} queries ({scale}), first ask", "< 200 ms",
+               _ms(p95), p95 < 0.2, baseline=f"{_ms(slowest)} (slowest plain GROUP BY)"),
+        Figure("summary p95, asked again (bitmaps cached)", "< 200 ms", _ms(p95_again),
+               p95_again < 0.2),
         Figure("slowest speed-up over the plain GROUP BY", ">= 50x", f"{ratio:.0f}x",
                ratio >= 50),
         Figure("supervisor answers equal to the plain GROUP BY", "all",

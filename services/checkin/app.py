@@ -15,6 +15,7 @@ from twilio.request_validator import RequestValidator
 from checkin import folding, jobs
 from checkin.api import cases, checkins, desk, follow_ups, outages, summaries, twilio
 from checkin.api.deps import pin_policy
+from checkin.bitmap_cache import BitmapCache
 from checkin.config import CheckinSettings
 from checkin.feeds import apply_notifications_change, apply_registry_change
 from checkin.models import AuditEntry, AuditHead, ChangeEvent, FeedCursor
@@ -37,6 +38,7 @@ def create_app(settings: CheckinSettings | None = None) -> FastAPI:
         app.state.vault = PhoneVault(keys=settings.phone_keys, hash_key=settings.phone_hash_key)
         app.state.twilio_validator = RequestValidator(settings.twilio_auth_token)
         app.state.pin_policy = pin_policy(settings)
+        app.state.bitmap_cache = BitmapCache(settings.summary_cache_mib * 2**20)
         async with service_lifespan(app, settings), _background(app, settings):
             yield
 

@@ -39,6 +39,9 @@ class CheckinSettings(ServiceSettings):
     # cell-key perturbation, with the perturbation table (``pcv,ckey,pvalue`` CSV) at
     # ``ptable``, the shipped one when unset (``checkin.cellkey``).
     suppression_threshold: int = Field(5, ge=1)
+    # The rollups' bitmaps kept deserialised between summaries, per worker, in MiB
+    # (``checkin.bitmap_cache``; PostgreSQL only); 0 turns it off.
+    summary_cache_mib: int = Field(256, ge=0, validation_alias="WAYMARK_SUMMARY_CACHE_MIB")
     ptable: str | None = Field(None, validation_alias="WAYMARK_PTABLE")
 
     @model_validator(mode="after")

@@ -56,7 +56,8 @@ import sqlalchemy as sa
 from pyroaring import BitMap
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from checkin import folding
+from checkin import bitmap_cache, folding
+from checkin.bitmap_cache import BitmapCache
 from checkin.cellkey import PTable
 from checkin.enums import Audience, Outcome, Period
 from checkin.models import AttendanceRollup
@@ -175,11 +176,12 @@ def _perturbed(sums: Sequence[int], people: int, people_key: int, ptable: PTable
 async def attendance(
     session: AsyncSession, *, since: date, until: date, group_by: Sequence[str],
     period: Period | None = None, audience: Audience = Audience.exact,
-    ptable: PTable | None = None, threshold: int = 5,
+    ptable: PTable | None = None, threshold: int = 5, cache: BitmapCache | None = None,
 ) -> dict[str, Any]:
     """The summary of windows opening on local dates ``since``..``until``, grouped by
     ``group_by`` (a subset of ``DIMENSIONS``; ``period`` needs ``period``), for
-    ``audience``: ``{"rows": [...], "total": {...}, "withheld_rows": n}``."""
+    ``audience``: ``{"rows": [...], "total": {...}, "withheld_rows": n}``. ``cache``
+    keeps the bitmaps it reads for the next summary (``checkin.bitmap_cache``)."""
     unknown = [dim for dim in group_by if dim not in DIMENSIONS]
     if unknown:
         raise ValueError(f"unknown dimension(s): {', '.join(unknown)}")
@@ -216,7 +218,7 @@ async def attendance(
     split = "vulnerability" in group_by
     if group_by:
         for row in (await session.execute(sa.select(*columns, *SUMS).where(
-                ROLLUP.c.cube == cube, covered).group_by(*columns))):
+                ROLLUP.c.cube == cube, covered).group_by(*columns))).all():
             # Never NULL: a group has rows, and the columns are integers (sums too).
             values, numbers = row[:width], list(row[width:])
             if not split:
@@ -236,19 +238,15 @@ async def attendance(
     unions: dict[tuple[Any, ...], BitMap] = {}
     if several:
         bitmaps: dict[tuple[Any, ...], list[BitMap]] = {}
-        for row in (await session.execute(
-                sa.select(*columns, ROLLUP.c.cases).where(ROLLUP.c.cube == cube, covered))):
-            values = tuple(row[:-1])
-            keys = [k for k in targets[values] if k in several] if split else (
-                [values] if values in several else [])
-            if keys:
-                bitmap = BitMap.deserialize(row[-1])
-                for key in keys:
+        for values, bitmap in await bitmap_cache.read(session, cache, columns,
+                                                      sa.and_(ROLLUP.c.cube == cube, covered)):
+            for key in targets[values] if split else [values]:
+                if key in several:
                     bitmaps.setdefault(key, []).append(bitmap)
         unions = {key: BitMap.union(*found) for key, found in bitmaps.items()}
     if total[_ROWS] > 1:
-        unions[()] = BitMap.union(*(BitMap.deserialize(b) for b in (await session.execute(
-            sa.select(ROLLUP.c.cases).where(ROLLUP.c.cube == 0, covered))).scalars()))
+        unions[()] = BitMap.union(*(bitmap for _, bitmap in await bitmap_cache.read(
+            session, cache, [], sa.and_(ROLLUP.c.cube == 0, covered))))
     people_keys: dict[tuple[Any, ...], int] = {}
     if audience == Audience.cell_key and unions:
         record_keys = await session.run_sync(record_keys_sync)

@@ -110,7 +110,7 @@ async def attendance(
     result = await summaries.attendance(
         session, since=since, until=until, group_by=dims, period=period, audience=audience,
         ptable=cellkey.load(settings.ptable) if audience == Audience.cell_key
-        else None, threshold=threshold)
+        else None, threshold=threshold, cache=request.app.state.bitmap_cache)
     # Same URL, two representations: caches must key on Accept.
     response.headers["Vary"] = "Accept"
     if format == Format.csv or (format is None and _wants_csv(accept)):
