@@ -4,22 +4,21 @@ row has changed."""
 from __future__ import annotations
 
 import httpx
+import pytest
 from checkin.bitmap_cache import OVERHEAD, BitmapCache
 from pyroaring import BitMap
 
-from tests.checkin.test_summaries import (  # noqa: F401  (fixtures)
-    FROM,
-    MONDAYS,
-    TO,
-    URL,
-    add_case,
-    app,
-    db,
-    standard_data,
-)
+from tests.checkin.helpers import quiet_app
+from tests.checkin.test_summaries import FROM, MONDAYS, TO, URL, add_case, standard_data
 from tests.conftest import auth
 
 SUPERVISOR = auth("supervisor", sub="lead")
+
+
+@pytest.fixture
+async def app(empty_database):
+    async with quiet_app(empty_database) as app:
+        yield app
 
 
 def test_a_bitmap_is_given_back_only_for_the_version_it_was_read_at():
@@ -42,9 +41,10 @@ def test_the_cache_keeps_to_its_budget_the_least_recently_used_leaving_first():
     assert cache.get("huge", "1") is None and len(cache) == 3
 
 
-async def test_a_summary_counts_a_change_to_a_row_whose_bitmap_it_kept(app, db):
+async def test_a_summary_counts_a_change_to_a_row_whose_bitmap_it_kept(app):
     """Programme A over two weeks unions the bitmaps of several rollup rows. A new case
     whose only window lands in one of those rows (already read once) is counted."""
+    db = app.state.sessionmaker
     await standard_data(db)
     params = {"from": FROM.isoformat(), "to": TO.isoformat(), "group_by": "programme"}
     transport = httpx.ASGITransport(app=app)
