@@ -94,6 +94,8 @@ AGE_GROUPS = ((65, "65+"), (50, "50-64"), (35, "35-49"), (25, "25-34"), (18, "18
 # The case in a bitmap: its serial.
 MEMBER = CaseCopy.serial
 ROLLUP = AttendanceRollup.__table__  # type: ignore[attr-defined]
+# Cases read per query when a flush stamps many windows at once.
+CASES_PER_QUERY = 10_000
 MOVES = RollupMove.__table__  # type: ignore[attr-defined]
 WINDOWS = ExpectedCheckin.__table__  # type: ignore[attr-defined]
 
@@ -319,11 +321,12 @@ def _stamp_before_flush(session: Session, _context: Any, _instances: Any) -> Non
                 continue  # stamped by its writer
             if planned or first_decision:
                 due.append((obj, planned))
-        # The cases in one query, not one each (a day's outcomes decided at once).
-        wanted = {obj.case_id for obj, _ in due} - set(new_cases)
-        if wanted:
-            new_cases.update((c.case_id, c) for c in session.execute(
-                sa.select(CaseCopy).where(CaseCopy.case_id.in_(wanted))).scalars())
+        # The cases in a few queries, not one each (a day's outcomes decided at once),
+        # each under the drivers' limit on parameters (asyncpg's is 32,767).
+        wanted = list({obj.case_id for obj, _ in due} - set(new_cases))
+        for start in range(0, len(wanted), CASES_PER_QUERY):
+            new_cases.update((c.case_id, c) for c in session.execute(sa.select(CaseCopy).where(
+                CaseCopy.case_id.in_(wanted[start:start + CASES_PER_QUERY]))).scalars())
         for obj, planned in due:
             _stamp(obj, new_cases.get(obj.case_id), planned=planned)
     session.info.pop("waymark_serial", None)

@@ -148,3 +148,22 @@ async def test_the_service_folds_on_its_own(empty_database):
                                            .where(AttendanceRollup.cube == 0,
                                                   AttendanceRollup.grain == "day"))
         assert on_time == 1
+
+
+async def test_a_day_decided_at_once_is_stamped_from_its_cases_a_batch_at_a_time(
+        app, monkeypatch):
+    """Deciding many windows in one flush reads their cases in batches (a national day
+    is 143,000 windows, over a driver's limit on parameters), each window stamped from
+    its own case."""
+    monkeypatch.setattr(rollups, "CASES_PER_QUERY", 2)
+    db = app.state.sessionmaker
+    for n in range(5):
+        await add_case(db, programme="AB"[n % 2], windows=weekly("pending", "pending"))
+    async with db() as session, session.begin():
+        for window in (await session.execute(sa.select(ExpectedCheckin))).scalars():
+            window.status = "missed"
+    async with db() as session:
+        result = await summaries.attendance(session, since=FROM, until=TO,
+                                            group_by=["programme"])
+    assert {r["programme"]: (r["people"], r["missed"]) for r in result["rows"]} == {
+        "A": (3, 6), "B": (2, 4)}
