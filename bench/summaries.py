@@ -8,8 +8,8 @@ beside the same answers by a plain ``GROUP BY`` over the expected check-ins.
    ``generate_series`` (never a row at a time); outcomes at random (70 % on time, 12 %
    late, 10 % missed, 6 % excused, the last week pending), channels and reporting
    centres for check-ins, 4 programmes, 3 sexes, 15 nationalities (skewed), 4
-   vulnerability sets. Then builds the rollups in bulk (``GROUP BY`` per grain, the
-   bitmaps from ``array_agg``), as a one-off load would.
+   vulnerability sets. Then builds the rollups in bulk (``bulk_rollups``: a ``GROUP BY``
+   per cube by day, weeks and months summed from the days), as a one-off load would.
 2. Runs ``--queries`` summaries with different ranges and groupings (up to programme ×
    sex × age group × nationality × month) through the real endpoint in process
    (ASGITransport, a supervisor's token), each first with the bitmap cache empty and
@@ -167,10 +167,9 @@ def bulk_rollups(conn: psycopg.Connection, writer: psycopg.Connection) -> int:
     def write(copy, cube: int, grain: str, period: date, values: tuple, sums: list[int],
               cases: BitMap) -> None:
         nonlocal rows
-        members = np.frombuffer(cases.to_array(), dtype=np.uint32)
         copy.write_row([rollups.rollup_key(cube, grain, period, values), cube, grain, period,
                         *values, *sums[:n], *(k % 256 for k in sums[n:]), cases.serialize(),
-                        len(members), int(keys[members].sum()) % 256])
+                        len(cases), rollups.key_sums(keys, [cases])[0]])
         rows += 1
 
     for cube, dims in enumerate(rollups.CUBES):

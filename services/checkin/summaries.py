@@ -75,9 +75,6 @@ DIMENSIONS = ("programme", "sex", "age_group", "nationality", "vulnerability", "
               "reporting_centre", "period")
 COUNTS = ("people", "expected", *OUTCOMES)
 RATES = ("attendance_rate", "on_time_rate")
-# The cells the rates are read from: units of their own, perturbed like the counts.
-_RATE_CELLS = {"attended": (Outcome.on_time, Outcome.late),
-               "decided": (Outcome.on_time, Outcome.late, Outcome.missed)}
 NO_VULNERABILITY = NONE
 ALL = "(all)"
 ROLLUP = AttendanceRollup.__table__  # type: ignore[attr-defined]
@@ -123,6 +120,11 @@ def period_label(period: Period, day: date) -> str:
 # A group of one rollup row takes its people from the row and needs no bitmap.
 _N = len(OUTCOMES)
 _ROWS, _PEOPLE, _PEOPLE_KEYS = 2 * _N, 2 * _N + 1, 2 * _N + 2
+# The outcomes (their places in ``OUTCOMES``) the rates are read from: attended and
+# decided are cells of their own, for an authority perturbed like any count.
+_ON_TIME = OUTCOMES.index(Outcome.on_time)
+_ATTENDED = (_ON_TIME, OUTCOMES.index(Outcome.late))
+_DECIDED = (*_ATTENDED, OUTCOMES.index(Outcome.missed))
 
 
 def _groups(values: Sequence[Any], group_by: Sequence[str]) -> list[tuple[str, ...]]:
@@ -153,10 +155,10 @@ def _rates(attended: int | None, on_time: int | None,
 
 def _exact(sums: Sequence[int], people: int) -> list[Any]:
     """A supervisor's values in ``COUNTS`` then ``RATES`` order."""
-    on_time, late, missed, excused, pending = sums[:_N]
-    attended = on_time + late
-    return [people, attended + missed + excused + pending, on_time, late, missed, excused,
-            pending, *_rates(attended, on_time, attended + missed)]
+    counts = sums[:_N]
+    return [people, sum(counts), *counts,
+            *_rates(sum(counts[i] for i in _ATTENDED), counts[_ON_TIME],
+                    sum(counts[i] for i in _DECIDED))]
 
 
 def _perturbed(sums: Sequence[int], people: int, people_key: int, ptable: PTable,
@@ -164,13 +166,14 @@ def _perturbed(sums: Sequence[int], people: int, people_key: int, ptable: PTable
     """An authority's values in ``COUNTS`` then ``RATES`` order: each count a cell of
     its own, and the rates from the attended and decided cells."""
     counts, keys = sums[:_N], sums[_N:2 * _N]
-    perturb = ptable.perturb
-    outcomes = [perturb(n, k, threshold) for n, k in zip(counts, keys, strict=True)]
-    cells = {name: perturb(sum(counts[OUTCOMES.index(o)] for o in members),
-                           sum(keys[OUTCOMES.index(o)] for o in members), threshold)
-             for name, members in _RATE_CELLS.items()}
-    return [perturb(people, people_key, threshold), perturb(sum(counts), sum(keys), threshold),
-            *outcomes, *_rates(cells["attended"], outcomes[0], cells["decided"])]
+
+    def cell(slots: Sequence[int]) -> int | None:
+        return ptable.perturb(sum(counts[i] for i in slots), sum(keys[i] for i in slots),
+                              threshold)
+
+    outcomes = [cell((i,)) for i in range(_N)]
+    return [ptable.perturb(people, people_key, threshold), cell(range(_N)), *outcomes,
+            *_rates(cell(_ATTENDED), outcomes[_ON_TIME], cell(_DECIDED))]
 
 
 async def attendance(
